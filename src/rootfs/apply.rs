@@ -1,0 +1,1 @@
+//! Applying layer tar streams to the tree (whiteouts, opaque dirs, hardlinks) and staging.

@@ -1,0 +1,1 @@
+//! The staging directory: file contents on disk, confined, written rootless.
