@@ -1,0 +1,527 @@
+//! The pipeline behind the commands: load an image into a tree (and staging directory), trace
+//! its program, compute the kept set, write the output, verify it. No printing here: progress
+//! goes through [`Progress`], results come back as values for `cli` to show.
+
+use crate::archive::compress::Compression;
+use crate::archive::Archive;
+use crate::deps::closure::{Closure, ClosureBuilder};
+use crate::digest::Digest;
+use crate::image::{ExecSpec, Image, Platform};
+use crate::limits::Limits;
+use crate::output::{self, WriteOptions, Written};
+use crate::report::{
+    ImageSide, KeptPath, Phases, ProbeReport, Report, RunReport, VerifyReport, VerifyRound,
+};
+use crate::rootfs::apply::{FlattenStats, Flattener};
+use crate::rootfs::stage::Staging;
+use crate::rootfs::{self, FileSource, Kind, Tree};
+use crate::sandbox::{self, ExitInfo, HttpProbe, RunOutcome, RunSpec};
+use crate::select::{self, Policy, Reason};
+use anyhow::{bail, Context, Result};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Receives progress of long phases. The CLI shows bars on a terminal; tests pass [`NoProgress`].
+pub trait Progress {
+    /// A phase starts; `total` is its amount of work in bytes when known.
+    fn phase(&self, name: &str, total: Option<u64>);
+    /// Work done so far in the current phase.
+    fn advance(&self, done: u64);
+    /// The current phase ended.
+    fn finish(&self);
+}
+
+pub struct NoProgress;
+impl Progress for NoProgress {
+    fn phase(&self, _: &str, _: Option<u64>) {}
+    fn advance(&self, _: u64) {}
+    fn finish(&self) {}
+}
+
+/// Which image of which archive.
+#[derive(Debug, Clone, Default)]
+pub struct Source {
+    pub path: PathBuf,
+    pub image: Option<String>,
+    pub platform: Option<Platform>,
+    pub limits: Limits,
+}
+
+/// An image loaded into a tree, with its file contents staged on disk when asked for.
+pub struct Loaded {
+    pub image: Image,
+    pub tree: Tree,
+    pub staging: Option<Staging>,
+    pub stats: FlattenStats,
+    pub layers: Vec<LayerInfo>,
+    pub archive_bytes: u64,
+}
+
+/// What `inspect` shows of a layer.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LayerInfo {
+    pub digest: Digest,
+    pub compression: Compression,
+    pub stored_bytes: u64,
+    pub unpacked_bytes: u64,
+    pub entries: u64,
+    pub hidden_bytes: u64,
+}
+
+/// Read, verify and flatten every layer of the selected image. With `stage_in`, file contents
+/// are written to a fresh staging directory created there.
+pub fn load(src: &Source, stage_in: Option<&Path>, progress: &dyn Progress) -> Result<Loaded> {
+    let archive_bytes = fs_size(&src.path);
+    let archive = Archive::open(&src.path, &src.limits)?;
+    let image = archive.select(src.image.as_deref(), src.platform.as_ref())?;
+    let staging = match stage_in {
+        Some(dir) => Some(
+            Staging::create_in(dir)
+                .with_context(|| format!("creating a staging directory in `{}`", dir.display()))?,
+        ),
+        None => None,
+    };
+    let mut flattener = Flattener::new(staging, &src.limits);
+    let total: u64 = image.layers.iter().filter_map(|l| l.size).sum();
+    progress.phase("unpacking layers", (total > 0).then_some(total));
+    let mut layers = Vec::new();
+    let mut done = 0;
+    for (i, layer) in image.layers.iter().enumerate() {
+        let mut reader = archive.open_layer(layer)?;
+        let compression = reader.compression();
+        let stats = flattener
+            .apply_layer(i, &mut reader)
+            .with_context(|| format!("applying layer {} ({})", i + 1, layer.digest))?;
+        let read = reader.finish()?;
+        done += read.compressed_bytes;
+        progress.advance(done);
+        layers.push(LayerInfo {
+            digest: layer.digest.clone(),
+            compression,
+            stored_bytes: read.compressed_bytes,
+            unpacked_bytes: read.uncompressed_bytes,
+            entries: stats.entries,
+            hidden_bytes: stats.hidden_bytes,
+        });
+    }
+    let (tree, staging, stats) = flattener.finish()?;
+    progress.finish();
+    Ok(Loaded { image, tree, staging, stats, layers, archive_bytes })
+}
+
+fn fs_size(p: &Path) -> u64 {
+    std::fs::metadata(p).map(|m| if m.is_file() { m.len() } else { 0 }).unwrap_or(0)
+}
+
+/// Overrides and probes for the traced run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub http_probes: Vec<HttpProbe>,
+    pub probe_cmds: Vec<String>,
+    pub exec_cmds: Vec<Vec<String>>,
+    pub wait: Duration,
+    pub ready_timeout: Duration,
+    pub timeout: Duration,
+}
+
+/// The exec spec of `image` with the command-line overrides applied, as `docker run` does:
+/// `--entrypoint` resets Cmd unless `--cmd` is also given; `--env` replaces same-named vars.
+pub fn exec_spec(image: &Image, o: &RunOptions) -> ExecSpec {
+    let mut e = image.exec_spec();
+    if let Some(ep) = &o.entrypoint {
+        e.entrypoint = ep.clone();
+        e.cmd.clear();
+    }
+    if let Some(cmd) = &o.cmd {
+        e.cmd = cmd.clone();
+    }
+    e.env = merge_env(&e.env, &o.env);
+    if let Some(w) = &o.workdir {
+        e.workdir = w.clone();
+    }
+    if let Some(u) = &o.user {
+        e.user = u.clone();
+    }
+    e
+}
+
+/// `base` with each `NAME=VALUE` of `extra` replacing the same name or appended.
+pub fn merge_env(base: &[String], extra: &[String]) -> Vec<String> {
+    let mut env: Vec<String> = base.to_vec();
+    for kv in extra {
+        let name = kv.split_once('=').map_or(kv.as_str(), |(n, _)| n);
+        env.retain(|x| x.split_once('=').map_or(x.as_str(), |(n, _)| n) != name);
+        env.push(kv.clone());
+    }
+    env
+}
+
+/// Build the sandbox spec for running `exec` over `lower`.
+pub fn run_spec(image: &Image, exec: ExecSpec, o: &RunOptions, lower: &Path, scratch: &Path) -> RunSpec {
+    let explicit: BTreeSet<u16> = o.http_probes.iter().map(|p| p.port).collect();
+    let tcp_ports = image
+        .exposed_ports()
+        .into_iter()
+        .filter(|p| p.tcp && !explicit.contains(&p.port))
+        .map(|p| p.port)
+        .collect();
+    RunSpec {
+        lower: lower.to_path_buf(),
+        exec,
+        exec_cmds: o.exec_cmds.clone(),
+        http_probes: o.http_probes.clone(),
+        tcp_ports,
+        probe_cmds: o.probe_cmds.clone(),
+        wait: o.wait,
+        ready_timeout: o.ready_timeout,
+        timeout: o.timeout,
+        scratch_parent: scratch.to_path_buf(),
+    }
+}
+
+/// Everything `slim` needs.
+#[derive(Debug, Clone)]
+pub struct SlimConfig {
+    pub source: Source,
+    pub output: PathBuf,
+    pub write: WriteOptions,
+    pub run: RunOptions,
+    pub policy: Policy,
+    pub no_run: bool,
+    pub verify: Option<VerifyOptions>,
+    pub tmp: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    pub rounds: usize,
+    pub ignore_output: bool,
+    pub env: Vec<String>,
+    pub strict: bool,
+}
+
+/// The result of `slim`: the report, and whether the output was written.
+pub struct SlimOutcome {
+    pub report: Report,
+    pub written: bool,
+    /// `Some(false)` when `--verify` ran and the runs still disagree.
+    pub verified: Option<bool>,
+}
+
+/// The main job: `oci-slim IN OUT`.
+pub fn slim(cfg: &SlimConfig, progress: &dyn Progress) -> Result<SlimOutcome> {
+    let mut phases = Phases::new();
+    phases.start("read+flatten+stage");
+    let loaded = load(&cfg.source, Some(&cfg.tmp), progress)?;
+    let staging = loaded.staging.as_ref().expect("load was asked to stage");
+    let tree = &loaded.tree;
+    let image = &loaded.image;
+    let mut report = Report::new(side_of_tree(&cfg.source.path, image, tree, loaded.archive_bytes));
+
+    let exec = exec_spec(image, &cfg.run);
+    let mut observations = Vec::new();
+    if cfg.no_run {
+        report.warnings.push("--no-run: nothing was traced; only the static closure of the entrypoint, NSS and the includes is kept".into());
+    } else {
+        phases.start("trace");
+        progress.phase("tracing the entrypoint", None);
+        let spec = run_spec(image, exec.clone(), &cfg.run, staging.root(), &cfg.tmp);
+        let outcome = sandbox::run(&spec).context("running the image in the sandbox")?;
+        progress.finish();
+        report.run = run_report(&outcome);
+        warn_about_run(&mut report, &outcome, &spec);
+        observations = outcome.observations;
+    }
+
+    phases.start("closure");
+    let mut repairs: Vec<(Vec<u8>, Reason)> = Vec::new();
+    let mut closure = compute_closure(tree, staging, &exec, &observations, &cfg.policy, &repairs)?;
+
+    phases.start("write");
+    progress.phase("writing the image", None);
+    let mut written = write(&loaded, &closure, cfg, &cfg.output)?;
+    progress.finish();
+
+    let mut verified = None;
+    if let (Some(v), false) = (&cfg.verify, cfg.no_run) {
+        phases.start("verify");
+        let mut vr = VerifyReport::default();
+        let original = sandbox::run(&run_spec(
+            image,
+            ExecSpec { env: merge_env(&exec.env, &v.env), ..exec.clone() },
+            &cfg.run,
+            staging.root(),
+            &cfg.tmp,
+        ))
+        .context("running the original image for verification")?;
+        for round in 1..=v.rounds.max(1) {
+            progress.phase(&format!("verifying (round {round})"), None);
+            let candidate_src = Source {
+                path: cfg.output.clone(),
+                image: None,
+                platform: None,
+                limits: cfg.source.limits.clone(),
+            };
+            let cand = load(&candidate_src, Some(&cfg.tmp), &NoProgress)
+                .context("reading back the slim image for verification")?;
+            let cand_exec = ExecSpec { env: merge_env(&exec.env, &v.env), ..exec.clone() };
+            let spec = run_spec(
+                &cand.image,
+                cand_exec,
+                &cfg.run,
+                cand.staging.as_ref().expect("staged").root(),
+                &cfg.tmp,
+            );
+            let got = sandbox::run(&spec).context("running the slim image for verification")?;
+            progress.finish();
+            let differences = compare_runs(&original, &got, v.ignore_output);
+            let mut added = Vec::new();
+            for o in &got.observations {
+                if cand.tree.resolve(&o.path, true).path.is_none() {
+                    if let Some(p) = tree.resolve(&o.path, true).path {
+                        if !closure.kept.contains_key(&p) && !added.contains(&o.path) {
+                            added.push(o.path.clone());
+                            repairs.push((o.path.clone(), Reason::Repair { round }));
+                        }
+                    }
+                }
+            }
+            let agreed = differences.is_empty();
+            vr.rounds.push(VerifyRound {
+                round,
+                agreed,
+                differences,
+                added: added.iter().map(|p| rootfs::display(p)).collect(),
+            });
+            if added.is_empty() {
+                vr.verified = agreed;
+                break;
+            }
+            closure = compute_closure(tree, staging, &exec, &observations, &cfg.policy, &repairs)?;
+            written = write(&loaded, &closure, cfg, &cfg.output)?;
+        }
+        if !vr.verified {
+            report.warnings.push("the slim image did not behave like the original (see verify.rounds)".into());
+            if v.strict {
+                let _ = std::fs::remove_file(&cfg.output);
+            }
+        }
+        verified = Some(vr.verified);
+        report.verify = Some(vr);
+    }
+
+    phases.end();
+    report.output = ImageSide {
+        path: cfg.output.display().to_string(),
+        name: Some(written.name.clone()),
+        format: Some("docker-save+oci-layout".into()),
+        config_digest: Some(written.config_digest.to_string()),
+        manifest_digest: Some(written.manifest_digest.to_string()),
+        archive_bytes: written.archive_size,
+        entries: closure.kept.len(),
+        files: closure.kept.keys().filter(|p| matches!(tree.get(p).map(|e| &e.kind), Some(Kind::File { .. }))).count(),
+        file_bytes: closure.kept.keys().filter_map(|p| tree.get(p)).map(|e| e.size()).sum(),
+    };
+    if report.output.archive_bytes > report.input.archive_bytes && report.input.archive_bytes > 0 {
+        report.warnings.push(format!(
+            "the output archive ({} bytes) is larger than the input archive ({} bytes): the kept files are not fewer than the input's, or the input used a stronger compression",
+            report.output.archive_bytes, report.input.archive_bytes
+        ));
+    }
+    report.kept = kept_paths(tree, &closure);
+    report.timings = phases.done.clone();
+    report.total_ms = phases.total().as_millis() as u64;
+    let strict_fail = matches!((&cfg.verify, verified), (Some(v), Some(false)) if v.strict);
+    Ok(SlimOutcome { report, written: !strict_fail, verified })
+}
+
+fn write(loaded: &Loaded, closure: &Closure, cfg: &SlimConfig, out: &Path) -> Result<Written> {
+    let keep: BTreeSet<Vec<u8>> = closure.kept.keys().cloned().collect();
+    let src = loaded.staging.as_ref().expect("staged");
+    output::write_image(&loaded.tree, src, &keep, &loaded.image, &cfg.write, out)
+        .with_context(|| format!("writing `{}`", out.display()))
+}
+
+/// The kept set for a tree: entrypoint, traced paths, NSS, data rules, policy, repairs.
+pub fn compute_closure(
+    tree: &Tree,
+    src: &dyn FileSource,
+    exec: &ExecSpec,
+    observations: &[crate::trace::Observation],
+    policy: &Policy,
+    repairs: &[(Vec<u8>, Reason)],
+) -> Result<Closure> {
+    let mut b = ClosureBuilder::new(tree, src, exec);
+    if let Some(argv0) = exec.argv().first() {
+        match select::resolve_exe(tree, exec, argv0) {
+            Some(p) => b.add_path(&p, Reason::Entrypoint),
+            None => {}
+        }
+    }
+    for o in observations {
+        select::add_traced(&mut b, &o.path, &o.exe, &o.syscall, o.write);
+    }
+    for (p, r) in repairs {
+        b.add_path(p, r.clone());
+    }
+    b.add_nss();
+    b.add_data_rules();
+    select::apply_policy(&mut b, tree, src, policy)?;
+    let mut closure = b.finish();
+    select::apply_excludes(&mut closure, tree, &policy.excludes)?;
+    Ok(closure)
+}
+
+fn kept_paths(tree: &Tree, closure: &Closure) -> Vec<KeptPath> {
+    closure
+        .kept
+        .iter()
+        .filter_map(|(p, reasons)| {
+            let e = tree.get(p)?;
+            Some(KeptPath {
+                path: rootfs::display(p),
+                kind: kind_name(&e.kind),
+                size: e.size(),
+                reasons: reasons.iter().cloned().collect(),
+            })
+        })
+        .collect()
+}
+
+pub fn kind_name(k: &Kind) -> &'static str {
+    match k {
+        Kind::File { .. } => "file",
+        Kind::Dir => "dir",
+        Kind::Symlink { .. } => "symlink",
+        Kind::CharDev { .. } => "char",
+        Kind::BlockDev { .. } => "block",
+        Kind::Fifo => "fifo",
+    }
+}
+
+pub fn side_of_tree(path: &Path, image: &Image, tree: &Tree, archive_bytes: u64) -> ImageSide {
+    let (mut files, mut bytes) = (0, 0);
+    for (_, e) in tree.iter() {
+        if let Kind::File { size } = e.kind {
+            files += 1;
+            bytes += size;
+        }
+    }
+    ImageSide {
+        path: path.display().to_string(),
+        name: image.name.clone(),
+        format: Some(format!("{:?}", image.format)),
+        config_digest: Some(image.config_digest.to_string()),
+        manifest_digest: None,
+        archive_bytes,
+        entries: tree.len().saturating_sub(1),
+        files,
+        file_bytes: bytes,
+    }
+}
+
+pub fn exit_text(e: &ExitInfo) -> String {
+    match e {
+        ExitInfo::Exited(c) => format!("exited {c}"),
+        ExitInfo::Signaled(s) => format!("killed by signal {s}"),
+        ExitInfo::StoppedByUs => "stopped by oci-slim after the probes".into(),
+        ExitInfo::TimedOut => "timed out".into(),
+    }
+}
+
+fn run_report(o: &RunOutcome) -> RunReport {
+    RunReport {
+        traced: true,
+        exit: Some(exit_text(&o.exit)),
+        id_mode: Some(format!("{:?}", o.id_mode)),
+        probes: o
+            .probes
+            .iter()
+            .map(|p| ProbeReport { name: p.name.clone(), ok: p.ok, detail: p.detail.clone() })
+            .collect(),
+        exec_results: o.exec_results.clone(),
+        observations: o.observations.len(),
+        duration_ms: o.duration.as_millis() as u64,
+        stderr_tail: tail_lines(&o.stderr, 20),
+    }
+}
+
+fn warn_about_run(report: &mut Report, o: &RunOutcome, spec: &RunSpec) {
+    for p in o.probes.iter().filter(|p| !p.ok) {
+        report.warnings.push(format!("probe {} failed: {}", p.name, p.detail));
+    }
+    match o.exit {
+        ExitInfo::Exited(0) | ExitInfo::StoppedByUs => {}
+        ref e => report.warnings.push(format!("the app {}; files it would need later may be missing", exit_text(e))),
+    }
+    if spec.tcp_ports.is_empty() && spec.http_probes.is_empty() && spec.probe_cmds.is_empty() {
+        return;
+    }
+    for port in &spec.tcp_ports {
+        if !o.probes.iter().any(|p| p.ok && p.name.contains(&format!(":{port}"))) {
+            report.warnings.push(format!("exposed port {port} was never exercised successfully"));
+        }
+    }
+}
+
+fn tail_lines(data: &[u8], n: usize) -> String {
+    let s = String::from_utf8_lossy(data);
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Differences between the original run and a verify run, one readable line each.
+pub fn compare_runs(want: &RunOutcome, got: &RunOutcome, ignore_output: bool) -> Vec<String> {
+    let mut d = Vec::new();
+    if exit_text(&want.exit) != exit_text(&got.exit) {
+        d.push(format!("exit: expected {}, got {}", exit_text(&want.exit), exit_text(&got.exit)));
+    }
+    let batch = matches!(want.exit, ExitInfo::Exited(_));
+    if batch && !ignore_output && want.stdout != got.stdout {
+        d.push(format!(
+            "stdout differs: expected {:?}, got {:?}",
+            tail_lines(&want.stdout, 3),
+            tail_lines(&got.stdout, 3)
+        ));
+    }
+    let got_by_name: BTreeMap<&str, _> = got.probes.iter().map(|p| (p.name.as_str(), p)).collect();
+    for p in &want.probes {
+        match got_by_name.get(p.name.as_str()) {
+            Some(g) if g.ok == p.ok && g.detail == p.detail => {}
+            Some(g) => d.push(format!("probe {}: expected {}, got {}", p.name, p.detail, g.detail)),
+            None => d.push(format!("probe {}: expected {}, got no result", p.name, p.detail)),
+        }
+    }
+    for ((cmd, w), (_, g)) in want.exec_results.iter().zip(&got.exec_results) {
+        if w != g {
+            d.push(format!("--exec `{}`: expected exit {w}, got {g}", cmd.join(" ")));
+        }
+    }
+    if !d.is_empty() {
+        let tail = tail_lines(&got.stderr, 10);
+        if !tail.is_empty() {
+            d.push(format!("slim app stderr (last lines):\n{tail}"));
+        }
+    }
+    d
+}
+
+/// Check a platform string `os/arch[/variant]`.
+pub fn parse_platform(s: &str) -> Result<Platform> {
+    let parts: Vec<&str> = s.split('/').collect();
+    match parts[..] {
+        [os, arch] if !os.is_empty() && !arch.is_empty() => {
+            Ok(Platform { os: os.into(), architecture: arch.into(), variant: None })
+        }
+        [os, arch, v] if !os.is_empty() && !arch.is_empty() && !v.is_empty() => {
+            Ok(Platform { os: os.into(), architecture: arch.into(), variant: Some(v.into()) })
+        }
+        _ => bail!("invalid platform `{s}`: expected OS/ARCH or OS/ARCH/VARIANT, e.g. `linux/amd64`"),
+    }
+}
