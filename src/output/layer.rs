@@ -154,15 +154,18 @@ impl<W: Write> LayerTar<W> {
                 binary |= std::str::from_utf8(target).is_err();
             }
         }
-        if let (Body::Entry(_), Kind::CharDev { major, minor } | Kind::BlockDev { major, minor }) =
-            (&body, &entry.kind)
-        {
-            if u64::from(*major) > MAX_OCTAL_8 || u64::from(*minor) > MAX_OCTAL_8 {
-                return Err(header_err("the device number does not fit in a tar header"));
+        // Device numbers as octal even when zero: readers parse the fields of every entry.
+        let (major, minor) = match (&body, &entry.kind) {
+            (Body::Entry(_), Kind::CharDev { major, minor } | Kind::BlockDev { major, minor }) => {
+                (*major, *minor)
             }
-            h.set_device_major(*major).map_err(io_err)?;
-            h.set_device_minor(*minor).map_err(io_err)?;
+            _ => (0, 0),
+        };
+        if u64::from(major) > MAX_OCTAL_8 || u64::from(minor) > MAX_OCTAL_8 {
+            return Err(header_err("the device number does not fit in a tar header"));
         }
+        h.set_device_major(major).map_err(io_err)?;
+        h.set_device_minor(minor).map_err(io_err)?;
         h.set_mode(entry.mode & 0o7777);
         for (key, value, max) in [
             (&b"uid"[..], entry.uid, MAX_OCTAL_8),
@@ -203,6 +206,8 @@ impl<W: Write> LayerTar<W> {
             x.set_uid(0);
             x.set_gid(0);
             x.set_mtime(0);
+            x.set_device_major(0).map_err(io_err)?;
+            x.set_device_minor(0).map_err(io_err)?;
             x.set_size(pax.len() as u64);
             x.set_cksum();
             self.builder.append(&x, &pax[..]).map_err(io_err)?;
@@ -293,6 +298,9 @@ pub(crate) fn plain_header(
     h.set_gid(0);
     h.set_mtime(0);
     h.set_size(size);
+    h.set_device_major(0)
+        .and_then(|()| h.set_device_minor(0))
+        .map_err(|_| "not a ustar header")?;
     h.set_cksum();
     Ok(h)
 }
