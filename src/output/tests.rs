@@ -2,6 +2,7 @@ use super::*;
 use crate::image::{Platform, SourceFormat};
 use crate::rootfs::{Entry, Kind, MemSource};
 use std::collections::BTreeMap;
+use std::os::unix::ffi::OsStrExt;
 
 fn entry(tree: &mut Tree, kind: Kind, mode: u32) -> Entry {
     Entry {
@@ -32,6 +33,11 @@ fn long_target() -> Vec<u8> {
     format!("../../{}/target", "t".repeat(120)).into_bytes()
 }
 const NON_UTF8: &[u8] = b"etc/caf\xe9";
+fn long_non_utf8() -> Vec<u8> {
+    let mut p = b"etc/".to_vec();
+    p.extend(std::iter::repeat_n(0xffu8, 120));
+    p
+}
 
 /// A tree with every kind of entry, its file source, and the kept set (which lacks some
 /// parents on purpose).
@@ -135,6 +141,8 @@ fn fixture() -> (Tree, MemSource, BTreeSet<Vec<u8>>) {
     src.0.insert(long_file(), lf);
     add(&mut t, NON_UTF8, Kind::File { size: 0 }, 0o640);
     src.0.insert(NON_UTF8.to_vec(), Vec::new());
+    add(&mut t, &long_non_utf8(), Kind::File { size: 2 }, 0o600);
+    src.0.insert(long_non_utf8(), b"hi".to_vec());
     add(&mut t, b"unkept/file", Kind::File { size: 1 }, 0o644);
     src.0.insert(b"unkept/file".to_vec(), b"x".to_vec());
 
@@ -153,7 +161,7 @@ fn fixture() -> (Tree, MemSource, BTreeSet<Vec<u8>>) {
     ]
     .iter()
     .map(|p| p.to_vec())
-    .chain([long_file()])
+    .chain([long_file(), long_non_utf8()])
     .collect();
     (t, src, keep)
 }
@@ -170,6 +178,7 @@ fn expected_paths() -> Vec<Vec<u8>> {
         b"dev/sda",
         b"etc",
         NON_UTF8,
+        &long_non_utf8(),
         b"run",
         b"run/fifo",
         b"tmp",
@@ -446,7 +455,7 @@ fn roundtrip_every_compression() {
 
         check_layer(&tree, &src, &entries);
         assert_eq!(w.entries, entries.len());
-        assert_eq!(w.file_bytes, 9 + 14 + 3000);
+        assert_eq!(w.file_bytes, 9 + 14 + 3000 + 2);
     }
 }
 
@@ -753,8 +762,79 @@ fn skopeo_reads_both_halves() {
                 assert_eq!(v["Digest"], w.manifest_digest.to_string());
                 assert_eq!(layers[0], w.layer_digest.to_string());
             }
+            // A copy reads and verifies every blob.
+            let dest = dir.path().join(format!("copy-{transport}"));
+            let o = std::process::Command::new(&path)
+                .arg("copy")
+                .arg(format!("{transport}:{}", out.display()))
+                .arg(format!("dir:{}", dest.display()))
+                .output()
+                .unwrap();
+            assert!(
+                o.status.success(),
+                "skopeo copy {transport} ({c:?}) failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
         }
     }
+}
+
+#[test]
+fn umoci_unpacks_the_layer() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let Ok(umoci) = which("umoci") else {
+        eprintln!("skipping: `umoci` not installed");
+        return;
+    };
+    let (tree, src, keep) = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.tar");
+    write_image(&tree, &src, &keep, &image(), &opts(Compression::Gzip), &out).unwrap();
+    // Our own outer archive holds only plain files and directories.
+    let layout = dir.path().join("layout");
+    tar::Archive::new(File::open(&out).unwrap())
+        .unpack(&layout)
+        .unwrap();
+    let bundle = dir.path().join("bundle");
+    let o = std::process::Command::new(umoci)
+        .args(["unpack", "--rootless", "--image"])
+        .arg(format!("{}:1.25", layout.display()))
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "umoci unpack failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let root = bundle.join("rootfs");
+    let ping = fs::metadata(root.join("bin/ping")).unwrap();
+    assert_eq!(ping.permissions().mode() & 0o7777, 0o4755);
+    let a = fs::metadata(root.join("usr/bin/a")).unwrap();
+    let b = fs::metadata(root.join("usr/bin/b")).unwrap();
+    assert_eq!(a.ino(), b.ino(), "hardlink kept");
+    assert_eq!(
+        fs::read_link(root.join("bin/sh")).unwrap(),
+        Path::new("./busybox//sh")
+    );
+    let lf = root.join(std::ffi::OsStr::from_bytes(&long_file()));
+    assert_eq!(fs::read(lf).unwrap().len(), 3000);
+    let nu = root.join(std::ffi::OsStr::from_bytes(&long_non_utf8()));
+    assert_eq!(fs::read(nu).unwrap(), b"hi");
+}
+
+#[test]
+fn empty_keep_set_gives_an_empty_layer() {
+    let (tree, src, _) = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.tar");
+    let keep = BTreeSet::new();
+    let w = write_image(&tree, &src, &keep, &image(), &opts(Compression::None), &out).unwrap();
+    assert_eq!((w.entries, w.file_bytes), (0, 0));
+    let outer = read_outer(&out);
+    let (entries, raw) = read_layer(blob(&outer, &blob_name(&w.layer_digest)), Compression::None);
+    assert!(entries.is_empty());
+    assert_eq!(Digest::of_bytes(&raw), w.diff_id);
 }
 
 fn which(name: &str) -> Result<PathBuf, ()> {
