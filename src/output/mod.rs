@@ -36,6 +36,7 @@ const GZIP_LEVEL: u32 = 6;
 const ZSTD_LEVEL: i32 = 3;
 const TEMP_PREFIX: &str = ".oci-slim-";
 const TEMP_SUFFIX: &str = ".tmp";
+const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
@@ -361,38 +362,32 @@ fn blob_name(d: &Digest) -> String {
     format!("blobs/sha256/{}", d.hex())
 }
 
-/// Write the image made of the kept paths of `tree` to `out`, atomically.
-///
-/// `keep` holds tree paths; their parent directories are added. File bytes come from `src`
-/// and must match the sizes in the tree. On error `out` is untouched and no temp file remains.
-pub fn write_image(
-    tree: &Tree,
-    src: &dyn FileSource,
-    keep: &BTreeSet<Vec<u8>>,
+/// The JSON documents of the output image, serialized.
+struct Documents {
+    config: Vec<u8>,
+    config_digest: Digest,
+    manifest: Vec<u8>,
+    manifest_digest: Digest,
+    index: Vec<u8>,
+    docker_manifest: Vec<u8>,
+}
+
+fn documents(
     image: &Image,
     opts: &WriteOptions,
-    out: &Path,
-) -> Result<Written, OutputError> {
-    let reference = image_reference(image, opts)?;
+    reference: &reference::Reference,
+    layer: &StagedLayer,
+) -> Result<Documents, OutputError> {
     let name = reference.full();
-    let paths = close_parents(tree, keep)?;
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-
-    let mut layer = write_layer(tree, src, &paths, opts.compression, &dir)?;
-
-    let config = patch_config(image, &layer.diff_id, opts)?;
-    let config_bytes = to_json("image config", &config)?;
-    let config_digest = Digest::of_bytes(&config_bytes);
+    let config = to_json("image config", &patch_config(image, &layer.diff_id, opts)?)?;
+    let config_digest = Digest::of_bytes(&config);
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": MEDIA_TYPE_MANIFEST,
         "config": {
             "mediaType": MEDIA_TYPE_CONFIG,
             "digest": config_digest.to_string(),
-            "size": config_bytes.len(),
+            "size": config.len(),
         },
         "layers": [{
             "mediaType": layer_media_type(opts.compression),
@@ -400,12 +395,12 @@ pub fn write_image(
             "size": layer.size,
         }],
     });
-    let manifest_bytes = to_json("image manifest", &manifest)?;
-    let manifest_digest = Digest::of_bytes(&manifest_bytes);
+    let manifest = to_json("image manifest", &manifest)?;
+    let manifest_digest = Digest::of_bytes(&manifest);
     let mut descriptor = json!({
         "mediaType": MEDIA_TYPE_MANIFEST,
         "digest": manifest_digest.to_string(),
-        "size": manifest_bytes.len(),
+        "size": manifest.len(),
         "annotations": {
             "io.containerd.image.name": name,
             "org.opencontainers.image.ref.name": reference.tag,
@@ -423,19 +418,34 @@ pub fn write_image(
         "mediaType": MEDIA_TYPE_INDEX,
         "manifests": [descriptor],
     });
-    let index_bytes = to_json("index.json", &index)?;
+    let index = to_json("index.json", &index)?;
     let docker_manifest = [DockerManifest {
         config: blob_name(&config_digest),
         repo_tags: [&name],
         layers: [blob_name(&layer.digest)],
     }];
-    let docker_manifest_bytes = to_json("manifest.json", &docker_manifest)?;
+    let docker_manifest = to_json("manifest.json", &docker_manifest)?;
+    Ok(Documents {
+        config,
+        config_digest,
+        manifest,
+        manifest_digest,
+        index,
+        docker_manifest,
+    })
+}
 
-    // The outer archive, in a fixed (sorted) order.
-    let mut out_tmp = temp_in(&dir)?;
-    let out_tmp_path = out_tmp.path().to_path_buf();
+/// Write the outer archive (OCI layout + docker-save) to `file`, in a fixed sorted order:
+/// `blobs/`, `blobs/sha256/`, the blobs by digest, `index.json`, `manifest.json`,
+/// `oci-layout`. Returns its size.
+fn write_archive(
+    file: &mut File,
+    file_path: &Path,
+    layer: &mut StagedLayer,
+    docs: &Documents,
+) -> Result<u64, OutputError> {
     let werr = |e: io::Error| OutputError::WriteArchive {
-        path: out_tmp_path.clone(),
+        path: file_path.to_path_buf(),
         source: e,
     };
     let hdr = |name: &[u8], ty: EntryType, mode: u32, size: u64| {
@@ -445,55 +455,82 @@ pub fn write_image(
         })
     };
     let mut small: BTreeMap<String, &[u8]> = BTreeMap::new();
-    small.insert(blob_name(&config_digest), &config_bytes);
-    small.insert(blob_name(&manifest_digest), &manifest_bytes);
+    small.insert(blob_name(&docs.config_digest), &docs.config);
+    small.insert(blob_name(&docs.manifest_digest), &docs.manifest);
     let layer_name = blob_name(&layer.digest);
-    let archive_size = {
-        let mut ar = tar::Builder::new(HashingWriter::new(BufWriter::new(out_tmp.as_file_mut())));
-        for d in ["blobs/", "blobs/sha256/"] {
-            ar.append(
-                &hdr(d.as_bytes(), EntryType::Directory, 0o755, 0)?,
-                io::empty(),
-            )
-            .map_err(werr)?;
-        }
-        let mut blob_names: BTreeSet<&str> = small.keys().map(String::as_str).collect();
-        blob_names.insert(&layer_name);
-        for b in blob_names {
-            if b == layer_name {
-                let h = hdr(b.as_bytes(), EntryType::Regular, 0o644, layer.size)?;
-                let f = layer.file.as_file_mut();
-                f.rewind().map_err(werr)?;
-                let mut r = CountingReader {
-                    inner: Read::take(&mut *f, layer.size),
-                    count: 0,
-                };
-                ar.append(&h, &mut r).map_err(werr)?;
-                if r.count != layer.size {
-                    return Err(OutputError::LayerBlobChanged {
-                        expected: layer.size,
-                        found: r.count,
-                    });
-                }
-            } else if let Some(data) = small.get(b) {
-                let h = hdr(b.as_bytes(), EntryType::Regular, 0o644, data.len() as u64)?;
-                ar.append(&h, *data).map_err(werr)?;
+
+    let mut ar = tar::Builder::new(HashingWriter::new(BufWriter::new(file)));
+    for d in ["blobs/", "blobs/sha256/"] {
+        let h = hdr(d.as_bytes(), EntryType::Directory, 0o755, 0)?;
+        ar.append(&h, io::empty()).map_err(werr)?;
+    }
+    let mut blob_names: BTreeSet<&str> = small.keys().map(String::as_str).collect();
+    blob_names.insert(&layer_name);
+    for b in blob_names {
+        if b == layer_name {
+            let h = hdr(b.as_bytes(), EntryType::Regular, 0o644, layer.size)?;
+            let f = layer.file.as_file_mut();
+            f.rewind().map_err(werr)?;
+            let mut r = CountingReader {
+                inner: Read::take(&mut *f, layer.size),
+                count: 0,
+            };
+            ar.append(&h, &mut r).map_err(werr)?;
+            if r.count != layer.size {
+                return Err(OutputError::LayerBlobChanged {
+                    expected: layer.size,
+                    found: r.count,
+                });
             }
+        } else if let Some(data) = small.get(b) {
+            let h = hdr(b.as_bytes(), EntryType::Regular, 0o644, data.len() as u64)?;
+            ar.append(&h, *data).map_err(werr)?;
         }
-        for (n, data) in [
-            ("index.json", &index_bytes[..]),
-            ("manifest.json", &docker_manifest_bytes[..]),
-            ("oci-layout", &br#"{"imageLayoutVersion":"1.0.0"}"#[..]),
-        ] {
-            let h = hdr(n.as_bytes(), EntryType::Regular, 0o644, data.len() as u64)?;
-            ar.append(&h, data).map_err(werr)?;
-        }
-        let w = ar.into_inner().map_err(werr)?;
-        let (_, count, mut buf) = w.finish();
-        buf.flush().map_err(werr)?;
-        count
+    }
+    for (n, data) in [
+        ("index.json", &docs.index[..]),
+        ("manifest.json", &docs.docker_manifest[..]),
+        ("oci-layout", OCI_LAYOUT),
+    ] {
+        let h = hdr(n.as_bytes(), EntryType::Regular, 0o644, data.len() as u64)?;
+        ar.append(&h, data).map_err(werr)?;
+    }
+    let (_, size, mut buf) = ar.into_inner().map_err(werr)?.finish();
+    buf.flush().map_err(werr)?;
+    Ok(size)
+}
+
+/// Write the image made of the kept paths of `tree` to `out`, atomically.
+///
+/// `keep` holds tree paths; their parent directories are added. File bytes come from `src`
+/// and must match the sizes in the tree. On error `out` is untouched and no temp file remains.
+pub fn write_image(
+    tree: &Tree,
+    src: &dyn FileSource,
+    keep: &BTreeSet<Vec<u8>>,
+    image: &Image,
+    opts: &WriteOptions,
+    out: &Path,
+) -> Result<Written, OutputError> {
+    let reference = image_reference(image, opts)?;
+    let paths = close_parents(tree, keep)?;
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
     };
-    out_tmp.as_file().sync_all().map_err(werr)?;
+    let mut layer = write_layer(tree, src, &paths, opts.compression, &dir)?;
+    let docs = documents(image, opts, &reference, &layer)?;
+
+    let mut out_tmp = temp_in(&dir)?;
+    let out_tmp_path = out_tmp.path().to_path_buf();
+    let archive_size = write_archive(out_tmp.as_file_mut(), &out_tmp_path, &mut layer, &docs)?;
+    out_tmp
+        .as_file()
+        .sync_all()
+        .map_err(|e| OutputError::WriteArchive {
+            path: out_tmp_path,
+            source: e,
+        })?;
     drop(layer.file);
     out_tmp.persist(out).map_err(|e| OutputError::Persist {
         path: out.to_path_buf(),
@@ -504,8 +541,8 @@ pub fn write_image(
         let _ = d.sync_all();
     }
     Ok(Written {
-        manifest_digest,
-        config_digest,
+        manifest_digest: docs.manifest_digest,
+        config_digest: docs.config_digest,
         layer_digest: layer.digest,
         diff_id: layer.diff_id,
         layer_size: layer.size,
@@ -513,7 +550,7 @@ pub fn write_image(
         archive_size,
         entries: layer.entries,
         file_bytes: layer.file_bytes,
-        name,
+        name: reference.full(),
     })
 }
 
