@@ -308,6 +308,144 @@ pub(crate) fn plain_header(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rootfs::MemSource;
+    use std::collections::BTreeMap;
+
+    fn entry(kind: Kind) -> Entry {
+        Entry {
+            kind,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            mtime: 0,
+            xattrs: BTreeMap::new(),
+            inode: 1,
+            layer: 0,
+        }
+    }
+
+    fn io_err(e: io::Error) -> OutputError {
+        OutputError::WriteLayer {
+            path: "mem".into(),
+            source: e,
+        }
+    }
+
+    /// PAX records of every entry of an archive, with the entry's path.
+    fn pax_of(data: &[u8]) -> Vec<(Vec<u8>, Vec<(String, Vec<u8>)>)> {
+        let mut ar = tar::Archive::new(data);
+        ar.entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let recs = e
+                    .pax_extensions()
+                    .unwrap()
+                    .map(|p| {
+                        p.map(|r| {
+                            let r = r.unwrap();
+                            (r.key().unwrap().to_owned(), r.value_bytes().to_vec())
+                        })
+                        .collect()
+                    })
+                    .unwrap_or_default();
+                (e.path_bytes().into_owned(), recs)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pax_records_for_long_and_binary_names() {
+        let long_bin: Vec<u8> = [&b"d/"[..], &[0xfe; 110]].concat();
+        let long_target = vec![b'x'; 150];
+        let mut with_xattr = entry(Kind::Symlink {
+            target: long_target.clone(),
+        });
+        with_xattr
+            .xattrs
+            .insert("user.k".into(), b"v\0= x".to_vec());
+        let src = MemSource::default();
+        let mut t = LayerTar::new(Vec::new());
+        t.append(&long_bin, Body::Entry(&entry(Kind::Dir)), &src, &io_err)
+            .unwrap();
+        t.append(b"short", Body::Entry(&with_xattr), &src, &io_err)
+            .unwrap();
+        t.append(b"plain", Body::Entry(&entry(Kind::Fifo)), &src, &io_err)
+            .unwrap();
+        assert_eq!(t.entries, 3);
+        let data = t.finish().unwrap();
+        let got = pax_of(&data);
+        let mut dir_name = long_bin.clone();
+        dir_name.push(b'/');
+        assert_eq!(
+            got,
+            vec![
+                (
+                    dir_name.clone(),
+                    vec![
+                        ("hdrcharset".to_owned(), b"BINARY".to_vec()),
+                        ("path".to_owned(), dir_name),
+                    ]
+                ),
+                (
+                    b"short".to_vec(),
+                    vec![
+                        ("linkpath".to_owned(), long_target),
+                        ("SCHILY.xattr.user.k".to_owned(), b"v\0= x".to_vec()),
+                    ]
+                ),
+                (b"plain".to_vec(), vec![]),
+            ]
+        );
+    }
+
+    #[test]
+    fn newline_in_xattr_value_is_length_delimited() {
+        // The tar crate's reader splits PAX records at `\n` and cannot read this; POSIX
+        // readers (Go, GNU tar) use the length. Check the bytes directly.
+        let mut e = entry(Kind::Fifo);
+        e.xattrs
+            .insert("security.capability".into(), vec![1, 0x0a, 0]);
+        let mut t = LayerTar::new(Vec::new());
+        t.append(b"f", Body::Entry(&e), &MemSource::default(), &io_err)
+            .unwrap();
+        let data = t.finish().unwrap();
+        let h = Header::from_byte_slice(&data[..512]);
+        assert_eq!(h.entry_type(), EntryType::XHeader);
+        let n = h.size().unwrap() as usize;
+        assert_eq!(
+            &data[512..512 + n],
+            b"40 SCHILY.xattr.security.capability=\x01\n\0\n"
+        );
+    }
+
+    #[test]
+    fn bad_names_are_refused() {
+        let src = MemSource::default();
+        let mut bad_xattr = entry(Kind::Fifo);
+        bad_xattr.xattrs.insert("a=b".into(), vec![]);
+        let nul_target = entry(Kind::Symlink {
+            target: b"a\0b".to_vec(),
+        });
+        let big_dev = entry(Kind::CharDev {
+            major: u32::MAX,
+            minor: 0,
+        });
+        let fifo = entry(Kind::Fifo);
+        for (path, e) in [
+            (&b"x"[..], &bad_xattr),
+            (b"x", &nul_target),
+            (b"x", &big_dev),
+            (b"a\0b", &fifo),
+        ] {
+            let mut t = LayerTar::new(Vec::new());
+            let r = t.append(path, Body::Entry(e), &src, &io_err);
+            assert!(
+                matches!(r, Err(OutputError::EntryHeader { .. })),
+                "{e:?}: {r:?}"
+            );
+        }
+    }
 
     #[test]
     fn pax_record_length_counts_itself() {
