@@ -331,8 +331,10 @@ mod tests {
         }
     }
 
+    type PaxRecords = Vec<(String, Vec<u8>)>;
+
     /// PAX records of every entry of an archive, with the entry's path.
-    fn pax_of(data: &[u8]) -> Vec<(Vec<u8>, Vec<(String, Vec<u8>)>)> {
+    fn pax_of(data: &[u8]) -> Vec<(Vec<u8>, PaxRecords)> {
         let mut ar = tar::Archive::new(data);
         ar.entries()
             .unwrap()
