@@ -1,1 +1,761 @@
 //! Applying layer tar streams to the tree (whiteouts, opaque dirs, hardlinks) and staging.
+//!
+//! Entries are read one by one with `tar::Archive::entries()`; `Archive::unpack` is never
+//! used (it turns devices and fifos into files, writes whiteouts as files and resolves names
+//! against the host). Semantics follow the OCI image-spec `layer.md`:
+//!
+//! * `.wh.NAME` removes `NAME` and its subtree from *lower* layers; `.wh..wh..opq` hides every
+//!   lower-layer child of its directory. Entries of the layer being applied are never hidden by
+//!   that layer's whiteouts, whatever their order in the tar: every path the layer writes (and
+//!   every ancestor of such a path) is remembered and skipped by whiteouts. Whiteout files never
+//!   appear in the tree. aufs metadata (`.wh..wh.plnk`, `.wh..wh.aufs`, ...) is skipped, as
+//!   docker does.
+//! * A later entry replaces an earlier one of any type; a directory over a directory only
+//!   updates the metadata and keeps the children. Implicit parents get defaults (dir 0755
+//!   root:root, mtime 0).
+//! * An entry whose parent component is a symlink or a non-directory is refused. docker's own
+//!   applier follows symlinks inside the rootfs there; we refuse, so that nothing is ever
+//!   resolved through a link while unpacking (and the staging dir never has a link as a parent).
+//! * Within one layer a path may appear twice only as a directory both times (real tools emit
+//!   that); any other duplicate is an error.
+//! * Sparse files (GNU type `S`, PAX `GNU.sparse.*`, `GNUSparseFile.` names) are refused: the
+//!   bytes would be wrong.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{self, Read};
+
+use super::path::{is_within, join, normalize_with, split_last, PathError};
+use super::stage::{StageError, Staging};
+use super::{display, Entry, Kind, Tree};
+use crate::limits::Limits;
+
+/// Errors while applying a layer. `layer` is the index given to [`Flattener::apply_layer`].
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("reading layer {layer} failed")]
+    Read {
+        layer: usize,
+        #[source]
+        source: io::Error,
+    },
+    #[error("layer {layer} has a bad entry name")]
+    Name {
+        layer: usize,
+        #[source]
+        source: PathError,
+    },
+    #[error("layer {layer}: reading the header of `{path}` failed")]
+    Header {
+        layer: usize,
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("layer {layer}: entry `{path}` has a parent that is a symlink (`{parent}`)")]
+    ParentSymlink {
+        layer: usize,
+        path: String,
+        parent: String,
+    },
+    #[error("layer {layer}: entry `{path}` has a parent that is not a directory (`{parent}`)")]
+    ParentNotDir {
+        layer: usize,
+        path: String,
+        parent: String,
+    },
+    #[error("layer {layer}: duplicate entry `{path}`")]
+    DuplicateEntry { layer: usize, path: String },
+    #[error("layer {layer}: bad whiteout `{path}`")]
+    BadWhiteout { layer: usize, path: String },
+    #[error("layer {layer}: hardlink `{path}` points to `{target}`, which does not exist")]
+    HardlinkMissing {
+        layer: usize,
+        path: String,
+        target: String,
+    },
+    #[error("layer {layer}: hardlink `{path}` points to directory `{target}`")]
+    HardlinkToDir {
+        layer: usize,
+        path: String,
+        target: String,
+    },
+    #[error("layer {layer}: hardlink `{path}` points to itself or below itself (`{target}`)")]
+    HardlinkToSelf {
+        layer: usize,
+        path: String,
+        target: String,
+    },
+    #[error("layer {layer}: bad hardlink target of `{path}`")]
+    HardlinkTarget {
+        layer: usize,
+        path: String,
+        #[source]
+        source: PathError,
+    },
+    #[error("layer {layer}: link `{path}` has no target")]
+    MissingLinkTarget { layer: usize, path: String },
+    #[error("layer {layer}: `{path}` is a sparse file, which is not supported")]
+    Sparse { layer: usize, path: String },
+    #[error("layer {layer}: entry `{path}` has unsupported type `{kind}`")]
+    UnsupportedType {
+        layer: usize,
+        path: String,
+        kind: char,
+    },
+    #[error("layer {layer}: the root `/` can only be a directory")]
+    RootNotDir { layer: usize },
+    #[error("layer {layer} applied after layer {previous}: layers must be applied bottom-up")]
+    LayerOrder { layer: usize, previous: usize },
+    #[error("too many tar entries in the layers (limit {limit})")]
+    TooManyEntries { limit: u64 },
+    #[error("too many bytes of regular files in the layers (limit {limit})")]
+    TooManyBytes { limit: u64 },
+    #[error("layer {layer}: staging failed")]
+    Stage {
+        layer: usize,
+        #[source]
+        source: StageError,
+    },
+}
+
+/// Counts for one applied layer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LayerStats {
+    /// Tar entries read (whiteouts, skipped and extension-only entries included).
+    pub entries: u64,
+    /// Whiteout entries (`.wh.NAME` and opaque markers).
+    pub whiteouts: u64,
+    /// Regular file entries (hardlinks excluded).
+    pub files: u64,
+    /// Bytes of regular files in this layer.
+    pub bytes: u64,
+    /// Bytes of lower-layer regular files removed or replaced by this layer (counted per path:
+    /// a hardlinked file removed under two names counts twice).
+    pub hidden_bytes: u64,
+    /// Directory entries repeated within this layer (allowed).
+    pub duplicate_dirs: u64,
+    /// Entries ignored: PAX global headers, aufs metadata.
+    pub skipped: u64,
+}
+
+/// Counts for the whole flattened image.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlattenStats {
+    pub layers: usize,
+    /// Tar entries read in all layers.
+    pub entries: u64,
+    /// Regular files in the final tree (each path counted).
+    pub files: u64,
+    /// Bytes of regular files in the final tree, each inode counted once.
+    pub bytes: u64,
+    /// Bytes hidden by upper layers, all layers together.
+    pub hidden_bytes: u64,
+}
+
+/// Applies layers bottom-up to a [`Tree`] and, optionally, to a [`Staging`] directory.
+/// After an error the state is unspecified: drop the flattener.
+#[derive(Debug)]
+pub struct Flattener {
+    tree: Tree,
+    staging: Option<Staging>,
+    limits: Limits,
+    layers: usize,
+    previous: Option<usize>,
+    entries: u64,
+    bytes: u64,
+    hidden_bytes: u64,
+    /// Paths written by the current layer and all their ancestors: whiteouts skip them.
+    touched: HashSet<Vec<u8>>,
+    /// Paths written explicitly by the current layer (duplicate detection).
+    written: HashSet<Vec<u8>>,
+}
+
+/// Metadata read from one tar entry.
+struct Meta {
+    mode: u32,
+    uid: u64,
+    gid: u64,
+    mtime: u64,
+    xattrs: BTreeMap<String, Vec<u8>>,
+}
+
+const OPAQUE: &[u8] = b".wh..wh..opq";
+const WH_PREFIX: &[u8] = b".wh.";
+const WH_META_PREFIX: &[u8] = b".wh..wh.";
+
+impl Flattener {
+    pub fn new(staging: Option<Staging>, limits: &Limits) -> Flattener {
+        Flattener {
+            tree: Tree::new(),
+            staging,
+            limits: limits.clone(),
+            layers: 0,
+            previous: None,
+            entries: 0,
+            bytes: 0,
+            hidden_bytes: 0,
+            touched: HashSet::new(),
+            written: HashSet::new(),
+        }
+    }
+
+    /// The tree as flattened so far.
+    pub fn tree(&self) -> &Tree {
+        &self.tree
+    }
+
+    /// Apply one uncompressed layer tar stream. `layer_index` must grow from call to call
+    /// (0 = bottom layer).
+    pub fn apply_layer<R: Read>(
+        &mut self,
+        layer_index: usize,
+        reader: R,
+    ) -> Result<LayerStats, ApplyError> {
+        let layer = layer_index;
+        if let Some(previous) = self.previous {
+            if layer <= previous {
+                return Err(ApplyError::LayerOrder { layer, previous });
+            }
+        }
+        self.previous = Some(layer);
+        self.layers += 1;
+        self.touched.clear();
+        self.written.clear();
+        let mut stats = LayerStats::default();
+        let mut archive = tar::Archive::new(reader);
+        let read_err = |source| ApplyError::Read { layer, source };
+        for entry in archive.entries().map_err(read_err)? {
+            let mut entry = entry.map_err(read_err)?;
+            self.entries += 1;
+            stats.entries += 1;
+            if self.entries > self.limits.max_entries {
+                return Err(ApplyError::TooManyEntries {
+                    limit: self.limits.max_entries,
+                });
+            }
+            self.apply_entry(layer, &mut entry, &mut stats)?;
+        }
+        self.hidden_bytes += stats.hidden_bytes;
+        self.touched.clear();
+        self.written.clear();
+        Ok(stats)
+    }
+
+    /// Set the final disk modes and return the tree, the staging dir and the counts.
+    pub fn finish(mut self) -> Result<(Tree, Option<Staging>, FlattenStats), ApplyError> {
+        if let Some(st) = self.staging.as_mut() {
+            st.apply_dir_modes(&self.tree)
+                .map_err(|source| ApplyError::Stage {
+                    layer: self.previous.unwrap_or(0),
+                    source,
+                })?;
+        }
+        let mut inodes = HashSet::new();
+        let mut stats = FlattenStats {
+            layers: self.layers,
+            entries: self.entries,
+            hidden_bytes: self.hidden_bytes,
+            ..FlattenStats::default()
+        };
+        for (_, e) in self.tree.iter() {
+            if let Kind::File { size } = e.kind {
+                stats.files += 1;
+                if inodes.insert(e.inode) {
+                    stats.bytes += size;
+                }
+            }
+        }
+        Ok((self.tree, self.staging, stats))
+    }
+
+    fn stage_err(layer: usize) -> impl Fn(StageError) -> ApplyError {
+        move |source| ApplyError::Stage { layer, source }
+    }
+
+    fn apply_entry<R: Read>(
+        &mut self,
+        layer: usize,
+        entry: &mut tar::Entry<'_, R>,
+        stats: &mut LayerStats,
+    ) -> Result<(), ApplyError> {
+        let etype = entry.header().entry_type();
+        if etype.is_pax_global_extensions() {
+            stats.skipped += 1;
+            return Ok(());
+        }
+        let raw = entry.path_bytes().into_owned();
+        let shown = || String::from_utf8_lossy(&raw).into_owned();
+        if etype.is_gnu_sparse() {
+            return Err(ApplyError::Sparse {
+                layer,
+                path: shown(),
+            });
+        }
+        if raw
+            .split(|&b| b == b'/')
+            .any(|c| c.starts_with(b"GNUSparseFile."))
+        {
+            return Err(ApplyError::Sparse {
+                layer,
+                path: shown(),
+            });
+        }
+        let mut xattrs = BTreeMap::new();
+        let mut pax_mtime = None;
+        let exts = entry
+            .pax_extensions()
+            .map_err(|source| ApplyError::Header {
+                layer,
+                path: shown(),
+                source,
+            })?;
+        if let Some(exts) = exts {
+            for ext in exts {
+                let ext = ext.map_err(|source| ApplyError::Header {
+                    layer,
+                    path: shown(),
+                    source,
+                })?;
+                let key = ext.key_bytes();
+                if key.starts_with(b"GNU.sparse.") {
+                    return Err(ApplyError::Sparse {
+                        layer,
+                        path: shown(),
+                    });
+                }
+                if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
+                    let name = String::from_utf8_lossy(name).into_owned();
+                    xattrs.insert(name, ext.value_bytes().to_vec());
+                } else if key == b"mtime" {
+                    pax_mtime = parse_pax_time(ext.value_bytes());
+                }
+            }
+        }
+        let path = normalize_with(&raw, self.limits.max_path_len, self.limits.max_depth)
+            .map_err(|source| ApplyError::Name { layer, source })?;
+
+        // Whiteouts and aufs metadata.
+        let (parent, name) = split_last(&path);
+        let mut comps = path.split(|&b| b == b'/').peekable();
+        while let Some(c) = comps.next() {
+            let last = comps.peek().is_none();
+            if !c.starts_with(WH_PREFIX) {
+                continue;
+            }
+            if c == OPAQUE && last {
+                break;
+            }
+            if c.starts_with(WH_META_PREFIX) {
+                stats.skipped += 1;
+                return Ok(());
+            }
+            if !last {
+                return Err(ApplyError::BadWhiteout {
+                    layer,
+                    path: display(&path),
+                });
+            }
+        }
+        if name == OPAQUE {
+            stats.whiteouts += 1;
+            self.ensure_parents(layer, &path)?;
+            self.hide(layer, parent, false, stats)?;
+            return Ok(());
+        }
+        if let Some(hidden) = name.strip_prefix(WH_PREFIX) {
+            stats.whiteouts += 1;
+            if hidden.is_empty() || hidden == b"." || hidden == b".." {
+                return Err(ApplyError::BadWhiteout {
+                    layer,
+                    path: display(&path),
+                });
+            }
+            self.check_existing_parent(layer, &path)?;
+            let target = join(parent, hidden);
+            self.hide(layer, &target, true, stats)?;
+            return Ok(());
+        }
+
+        let hdr_err = |source| ApplyError::Header {
+            layer,
+            path: display(&path),
+            source,
+        };
+        let hdr = entry.header();
+        let meta = Meta {
+            mode: hdr.mode().map_err(hdr_err)? & 0o7777,
+            uid: hdr.uid().map_err(hdr_err)?,
+            gid: hdr.gid().map_err(hdr_err)?,
+            mtime: match pax_mtime {
+                Some(t) => t,
+                None => hdr.mtime().map_err(hdr_err)?,
+            },
+            xattrs,
+        };
+        use tar::EntryType as T;
+        let kind = match etype {
+            T::Regular | T::Continuous => Kind::File { size: entry.size() },
+            T::Directory => Kind::Dir,
+            T::Symlink => {
+                let target = entry
+                    .link_name_bytes()
+                    .map(|t| t.into_owned())
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| ApplyError::MissingLinkTarget {
+                        layer,
+                        path: display(&path),
+                    })?;
+                Kind::Symlink { target }
+            }
+            T::Char | T::Block => {
+                let major = hdr.device_major().map_err(hdr_err)?.unwrap_or(0);
+                let minor = hdr.device_minor().map_err(hdr_err)?.unwrap_or(0);
+                if etype == T::Char {
+                    Kind::CharDev { major, minor }
+                } else {
+                    Kind::BlockDev { major, minor }
+                }
+            }
+            T::Fifo => Kind::Fifo,
+            T::Link => return self.apply_hardlink(layer, path, entry, stats),
+            other => {
+                return Err(ApplyError::UnsupportedType {
+                    layer,
+                    path: display(&path),
+                    kind: other.as_byte() as char,
+                })
+            }
+        };
+
+        if path.is_empty() {
+            return self.apply_root(layer, kind, meta);
+        }
+        if let Kind::File { size } = kind {
+            stats.files += 1;
+            stats.bytes += size;
+            self.bytes += size;
+            if self.bytes > self.limits.max_unpacked_bytes {
+                return Err(ApplyError::TooManyBytes {
+                    limit: self.limits.max_unpacked_bytes,
+                });
+            }
+        }
+        self.ensure_parents(layer, &path)?;
+        let new = Entry {
+            kind,
+            mode: meta.mode,
+            uid: meta.uid,
+            gid: meta.gid,
+            mtime: meta.mtime,
+            xattrs: meta.xattrs,
+            inode: 0,
+            layer,
+        };
+        let created = self.place(layer, &path, new, stats)?;
+        let Some(st) = self.staging.as_mut() else {
+            return Ok(());
+        };
+        let serr = Self::stage_err(layer);
+        let Some(e) = self.tree.get(&path) else {
+            return Ok(());
+        };
+        match &e.kind {
+            Kind::File { size } => st.write_file(&path, entry, *size, e.mode).map_err(serr)?,
+            Kind::Dir if created => st.mkdir(&path, e.mode).map_err(serr)?,
+            Kind::Dir => {}
+            Kind::Symlink { target } => st.symlink(&path, target).map_err(serr)?,
+            Kind::Fifo => {
+                st.fifo(&path, e.mode).map_err(serr)?;
+            }
+            Kind::CharDev { .. } | Kind::BlockDev { .. } => {}
+        }
+        Ok(())
+    }
+
+    fn apply_hardlink<R: Read>(
+        &mut self,
+        layer: usize,
+        path: Vec<u8>,
+        entry: &tar::Entry<'_, R>,
+        stats: &mut LayerStats,
+    ) -> Result<(), ApplyError> {
+        let raw = entry
+            .link_name_bytes()
+            .map(|t| t.into_owned())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApplyError::MissingLinkTarget {
+                layer,
+                path: display(&path),
+            })?;
+        let target = normalize_with(&raw, self.limits.max_path_len, self.limits.max_depth)
+            .map_err(|source| ApplyError::HardlinkTarget {
+                layer,
+                path: display(&path),
+                source,
+            })?;
+        if path.is_empty() {
+            return Err(ApplyError::RootNotDir { layer });
+        }
+        if is_within(&target, &path) {
+            return Err(ApplyError::HardlinkToSelf {
+                layer,
+                path: display(&path),
+                target: display(&target),
+            });
+        }
+        let Some(t) = self.tree.get(&target) else {
+            return Err(ApplyError::HardlinkMissing {
+                layer,
+                path: display(&path),
+                target: display(&target),
+            });
+        };
+        if t.is_dir() {
+            return Err(ApplyError::HardlinkToDir {
+                layer,
+                path: display(&path),
+                target: display(&target),
+            });
+        }
+        let new = Entry { layer, ..t.clone() };
+        self.ensure_parents(layer, &path)?;
+        let kind = new.kind.clone();
+        self.place(layer, &path, new, stats)?;
+        if let Some(st) = self.staging.as_mut() {
+            let serr = Self::stage_err(layer);
+            match kind {
+                Kind::CharDev { .. } | Kind::BlockDev { .. } => {}
+                Kind::Fifo => st.hardlink(&path, &target, true).map_err(serr)?,
+                _ => st.hardlink(&path, &target, false).map_err(serr)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// A tar entry naming the root (`./`): only a directory, which updates the root's metadata.
+    fn apply_root(&mut self, layer: usize, kind: Kind, meta: Meta) -> Result<(), ApplyError> {
+        if kind != Kind::Dir {
+            return Err(ApplyError::RootNotDir { layer });
+        }
+        if let Some(root) = self.tree.get_mut(b"") {
+            root.mode = meta.mode;
+            root.uid = meta.uid;
+            root.gid = meta.gid;
+            root.mtime = meta.mtime;
+            root.xattrs = meta.xattrs;
+            root.layer = layer;
+        }
+        Ok(())
+    }
+
+    /// Refuse a non-directory parent of `path` that exists in the tree (whiteouts: a missing
+    /// parent just means there is nothing to hide).
+    fn check_existing_parent(&self, layer: usize, path: &[u8]) -> Result<(), ApplyError> {
+        let mut prefix_end = 0;
+        let (parent, _) = split_last(path);
+        while prefix_end < parent.len() {
+            let next = parent[prefix_end..]
+                .iter()
+                .position(|&b| b == b'/')
+                .map_or(parent.len(), |i| prefix_end + i);
+            let prefix = &parent[..next];
+            match self.tree.get(prefix) {
+                None => return Ok(()),
+                Some(e) => self.parent_ok(layer, path, prefix, e)?,
+            }
+            prefix_end = next + 1;
+        }
+        Ok(())
+    }
+
+    fn parent_ok(
+        &self,
+        layer: usize,
+        path: &[u8],
+        prefix: &[u8],
+        e: &Entry,
+    ) -> Result<(), ApplyError> {
+        match e.kind {
+            Kind::Dir => Ok(()),
+            Kind::Symlink { .. } => Err(ApplyError::ParentSymlink {
+                layer,
+                path: display(path),
+                parent: display(prefix),
+            }),
+            _ => Err(ApplyError::ParentNotDir {
+                layer,
+                path: display(path),
+                parent: display(prefix),
+            }),
+        }
+    }
+
+    /// Make sure every ancestor of `path` is a directory, creating missing ones with defaults
+    /// (tree and disk), and mark them as touched by this layer.
+    fn ensure_parents(&mut self, layer: usize, path: &[u8]) -> Result<(), ApplyError> {
+        let (parent, _) = split_last(path);
+        if parent.is_empty() {
+            return Ok(());
+        }
+        // Tree invariant: every entry's ancestors are directories. So an existing directory
+        // parent settles it.
+        let parent_is_dir = self.tree.get(parent).is_some_and(Entry::is_dir);
+        if !parent_is_dir {
+            let mut prefix_end = 0;
+            while prefix_end < parent.len() {
+                let next = parent[prefix_end..]
+                    .iter()
+                    .position(|&b| b == b'/')
+                    .map_or(parent.len(), |i| prefix_end + i);
+                let prefix = &parent[..next];
+                match self.tree.get(prefix) {
+                    Some(e) => self.parent_ok(layer, path, prefix, e)?,
+                    None => {
+                        let inode = self.tree.new_inode();
+                        self.tree.insert(
+                            prefix.to_vec(),
+                            Entry {
+                                kind: Kind::Dir,
+                                mode: 0o755,
+                                uid: 0,
+                                gid: 0,
+                                mtime: 0,
+                                xattrs: BTreeMap::new(),
+                                inode,
+                                layer,
+                            },
+                        );
+                        if let Some(st) = self.staging.as_mut() {
+                            st.mkdir(prefix, 0o755).map_err(Self::stage_err(layer))?;
+                        }
+                    }
+                }
+                prefix_end = next + 1;
+            }
+        }
+        self.touch_chain(parent);
+        Ok(())
+    }
+
+    /// Mark `path` and all its ancestors as touched by the current layer.
+    fn touch_chain(&mut self, path: &[u8]) {
+        let mut p = path;
+        while !p.is_empty() {
+            if !self.touched.insert(p.to_vec()) {
+                // Its ancestors were marked with it.
+                return;
+            }
+            p = split_last(p).0;
+        }
+    }
+
+    /// Put `new` at `path` (parents exist): a directory over a directory updates metadata;
+    /// anything else replaces the old subtree. Returns whether a new object was created.
+    fn place(
+        &mut self,
+        layer: usize,
+        path: &[u8],
+        mut new: Entry,
+        stats: &mut LayerStats,
+    ) -> Result<bool, ApplyError> {
+        let dup = self.written.contains(path);
+        let created = match self.tree.get_mut(path) {
+            Some(old) if old.is_dir() && new.is_dir() => {
+                if dup {
+                    stats.duplicate_dirs += 1;
+                }
+                old.mode = new.mode;
+                old.uid = new.uid;
+                old.gid = new.gid;
+                old.mtime = new.mtime;
+                old.xattrs = std::mem::take(&mut new.xattrs);
+                old.layer = layer;
+                false
+            }
+            Some(_) if dup => {
+                return Err(ApplyError::DuplicateEntry {
+                    layer,
+                    path: display(path),
+                })
+            }
+            Some(_) => {
+                self.remove_subtree(layer, path, None, true, stats)?;
+                true
+            }
+            None => true,
+        };
+        if created {
+            // Hardlinks come with their target's inode; everything else gets a fresh one.
+            if new.inode == 0 {
+                new.inode = self.tree.new_inode();
+            }
+            self.tree.insert(path.to_vec(), new);
+        }
+        self.written.insert(path.to_vec());
+        self.touch_chain(path);
+        Ok(created)
+    }
+
+    /// Whiteout: remove `target` (when `include_self`) and its descendants, except what this
+    /// layer wrote (and the ancestors of what it wrote).
+    fn hide(
+        &mut self,
+        layer: usize,
+        target: &[u8],
+        include_self: bool,
+        stats: &mut LayerStats,
+    ) -> Result<(), ApplyError> {
+        let touched = std::mem::take(&mut self.touched);
+        let r = self.remove_subtree(layer, target, Some(&touched), include_self, stats);
+        self.touched = touched;
+        r
+    }
+
+    /// Remove `path` (when `include_self`) and everything below it from the tree and the disk,
+    /// sparing `keep`. Lower-layer regular files removed count as hidden bytes.
+    fn remove_subtree(
+        &mut self,
+        layer: usize,
+        path: &[u8],
+        keep: Option<&HashSet<Vec<u8>>>,
+        include_self: bool,
+        stats: &mut LayerStats,
+    ) -> Result<(), ApplyError> {
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        if include_self && !path.is_empty() && self.tree.contains(path) {
+            keys.push(path.to_vec());
+        }
+        keys.extend(self.tree.descendants(path).map(|(k, _)| k.clone()));
+        if let Some(keep) = keep {
+            keys.retain(|k| !keep.contains(k));
+        }
+        let mut removed = Vec::with_capacity(keys.len());
+        for k in keys {
+            if let Some(e) = self.tree.entries.remove(&k) {
+                if let Kind::File { size } = e.kind {
+                    if e.layer < layer {
+                        stats.hidden_bytes += size;
+                    }
+                }
+                removed.push((k, e.is_dir()));
+            }
+        }
+        if let Some(st) = self.staging.as_mut() {
+            // Descendants sort after their ancestors: reversed, children go first.
+            for (k, is_dir) in removed.iter().rev() {
+                st.remove(k, *is_dir).map_err(Self::stage_err(layer))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parse a PAX time (`1700000000.123`, possibly negative): whole seconds, negatives as 0.
+fn parse_pax_time(v: &[u8]) -> Option<u64> {
+    let s = std::str::from_utf8(v).ok()?;
+    let whole = s.split('.').next()?;
+    if whole.starts_with('-') {
+        return Some(0);
+    }
+    whole.parse().ok()
+}

@@ -154,7 +154,8 @@ mod tests {
 
     #[test]
     fn normalize_refuses() {
-        let bad: &[(&[u8], fn(&PathError) -> bool)] = &[
+        type Pred = fn(&PathError) -> bool;
+        let bad: &[(&[u8], Pred)] = &[
             (b"", |e| matches!(e, PathError::Empty(_))),
             (b"..", |e| matches!(e, PathError::Escapes(_))),
             (b"../x", |e| matches!(e, PathError::Escapes(_))),
