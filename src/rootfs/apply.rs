@@ -759,3 +759,529 @@ fn parse_pax_time(v: &[u8]) -> Option<u64> {
     }
     whole.parse().ok()
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use tar::{EntryType, Header};
+
+    /// Builds one layer tar in memory. Names are written raw into the header, so hostile names
+    /// (`../x`, `/abs`) can be made.
+    pub(crate) struct Layer {
+        b: tar::Builder<Vec<u8>>,
+    }
+
+    fn header(name: &[u8], t: EntryType, mode: u32, size: u64) -> Header {
+        let mut h = Header::new_gnu();
+        h.set_entry_type(t);
+        h.set_mode(mode);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(1_700_000_000);
+        h.set_size(size);
+        if let Some(g) = h.as_gnu_mut() {
+            g.name = [0; 100];
+            g.name[..name.len()].copy_from_slice(name);
+        }
+        h
+    }
+
+    fn set_link(h: &mut Header, target: &[u8]) {
+        if let Some(g) = h.as_gnu_mut() {
+            g.linkname = [0; 100];
+            g.linkname[..target.len()].copy_from_slice(target);
+        }
+    }
+
+    impl Layer {
+        pub(crate) fn new() -> Self {
+            Layer {
+                b: tar::Builder::new(Vec::new()),
+            }
+        }
+        fn push(mut self, mut h: Header, data: &[u8]) -> Self {
+            h.set_cksum();
+            self.b.append(&h, data).expect("append to memory tar");
+            self
+        }
+        pub(crate) fn file(self, name: &str, data: &[u8]) -> Self {
+            self.file_mode(name, data, 0o644)
+        }
+        pub(crate) fn file_mode(self, name: &str, data: &[u8], mode: u32) -> Self {
+            let h = header(name.as_bytes(), EntryType::Regular, mode, data.len() as u64);
+            self.push(h, data)
+        }
+        pub(crate) fn dir(self, name: &str) -> Self {
+            self.dir_mode(name, 0o755)
+        }
+        pub(crate) fn dir_mode(self, name: &str, mode: u32) -> Self {
+            let h = header(name.as_bytes(), EntryType::Directory, mode, 0);
+            self.push(h, b"")
+        }
+        pub(crate) fn symlink(self, name: &str, target: &str) -> Self {
+            let mut h = header(name.as_bytes(), EntryType::Symlink, 0o777, 0);
+            set_link(&mut h, target.as_bytes());
+            self.push(h, b"")
+        }
+        pub(crate) fn hardlink(self, name: &str, target: &str) -> Self {
+            let mut h = header(name.as_bytes(), EntryType::Link, 0o644, 0);
+            set_link(&mut h, target.as_bytes());
+            self.push(h, b"")
+        }
+        fn dev(self, name: &str, t: EntryType, major: u32, minor: u32) -> Self {
+            let mut h = header(name.as_bytes(), t, 0o666, 0);
+            h.set_device_major(major).expect("major");
+            h.set_device_minor(minor).expect("minor");
+            self.push(h, b"")
+        }
+        fn pax(mut self, kvs: &[(&str, &[u8])]) -> Self {
+            self.b
+                .append_pax_extensions(kvs.iter().copied())
+                .expect("pax header");
+            self
+        }
+        fn raw(self, h: Header, data: &[u8]) -> Self {
+            self.push(h, data)
+        }
+        pub(crate) fn bytes(self) -> Vec<u8> {
+            self.b.into_inner().expect("finish memory tar")
+        }
+    }
+
+    fn flatten(layers: Vec<Layer>) -> Result<(Tree, FlattenStats, Vec<LayerStats>), ApplyError> {
+        flatten_with(layers, &Limits::default())
+    }
+
+    fn flatten_with(
+        layers: Vec<Layer>,
+        limits: &Limits,
+    ) -> Result<(Tree, FlattenStats, Vec<LayerStats>), ApplyError> {
+        let mut f = Flattener::new(None, limits);
+        let mut all = Vec::new();
+        for (i, l) in layers.into_iter().enumerate() {
+            all.push(f.apply_layer(i, &l.bytes()[..])?);
+        }
+        let (t, _, s) = f.finish()?;
+        Ok((t, s, all))
+    }
+
+    fn paths(t: &Tree) -> Vec<String> {
+        t.iter()
+            .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
+            .filter(|k| !k.is_empty())
+            .collect()
+    }
+
+    #[test]
+    fn whiteout_file_and_dir_subtree() {
+        let l0 = Layer::new()
+            .dir("etc/")
+            .file("etc/a", b"aaaa")
+            .file("etc/b", b"b")
+            .dir("usr/")
+            .dir("usr/lib/")
+            .file("usr/lib/x", b"xx")
+            .file("usr/lib/sub/y", b"yyy");
+        let l1 = Layer::new()
+            .file("etc/.wh.a", b"")
+            .file("usr/.wh.lib", b"")
+            .file(".wh.nonexistent", b"")
+            .file("nodir/.wh.nothing", b"");
+        let (t, s, ls) = flatten(vec![l0, l1]).expect("flatten");
+        assert_eq!(paths(&t), vec!["etc", "etc/b", "usr"]);
+        assert_eq!(ls[1].whiteouts, 4);
+        assert_eq!(ls[1].hidden_bytes, 4 + 2 + 3);
+        assert_eq!(s.hidden_bytes, 9);
+        assert_eq!(s.files, 1);
+        assert_eq!(s.bytes, 1);
+        // A whiteout of a missing parent creates nothing.
+        assert!(!t.contains(b"nodir"));
+    }
+
+    #[test]
+    fn whiteouts_spare_same_layer_entries() {
+        // `.wh.f` and `f` in the same layer: the whiteout only hides lower content.
+        let l0 = Layer::new().file("f", b"old").file("g/old", b"o");
+        let l1 = Layer::new()
+            .file("f", b"new")
+            .file(".wh.f", b"")
+            .file("g/new", b"n")
+            .file(".wh.g", b"");
+        let (t, _, ls) = flatten(vec![l0, l1]).expect("flatten");
+        assert_eq!(paths(&t), vec!["f", "g", "g/new"]);
+        assert_eq!(t.get(b"f").map(Entry::size), Some(3));
+        assert_eq!(t.get(b"f").map(|e| e.layer), Some(1));
+        assert_eq!(ls[1].hidden_bytes, 3 + 1);
+    }
+
+    #[test]
+    fn opaque_dir_before_and_after_children() {
+        for opq_first in [true, false] {
+            let l0 = Layer::new()
+                .dir("d/")
+                .file("d/old1", b"1")
+                .file("d/sub/old2", b"22")
+                .file("d/sub2/old3", b"333")
+                .file("other", b"o");
+            let mut l1 = Layer::new();
+            if opq_first {
+                l1 = l1.file("d/.wh..wh..opq", b"");
+            }
+            l1 = l1.file("d/new", b"n").file("d/sub/new2", b"n2");
+            if !opq_first {
+                l1 = l1.file("d/.wh..wh..opq", b"");
+            }
+            let (t, _, ls) = flatten(vec![l0, l1]).expect("flatten");
+            assert_eq!(
+                paths(&t),
+                vec!["d", "d/new", "d/sub", "d/sub/new2", "other"],
+                "opaque first: {opq_first}"
+            );
+            assert_eq!(ls[1].hidden_bytes, 1 + 2 + 3, "opaque first: {opq_first}");
+        }
+    }
+
+    #[test]
+    fn opaque_creates_its_dir_and_hides_only_lower() {
+        let l0 = Layer::new().file("a/x", b"x");
+        let l1 = Layer::new()
+            .file("b/.wh..wh..opq", b"")
+            .file("a/.wh..wh..opq", b"");
+        let (t, _, _) = flatten(vec![l0, l1]).expect("flatten");
+        assert_eq!(paths(&t), vec!["a", "b"]);
+        assert!(t.get(b"b").is_some_and(Entry::is_dir));
+    }
+
+    #[test]
+    fn bad_whiteouts_refused() {
+        for name in [
+            ".wh.",
+            "a/.wh.",
+            ".wh..",
+            "a/.wh..",
+            ".wh...",
+            "x/.wh...",
+            ".wh.x/y",
+            "a/.wh.b/c",
+        ] {
+            let r = flatten(vec![Layer::new().dir("a/").file(name, b"")]);
+            assert!(
+                matches!(r, Err(ApplyError::BadWhiteout { .. })),
+                "{name}: {r:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn aufs_metadata_skipped() {
+        let l0 = Layer::new()
+            .dir(".wh..wh.plnk/")
+            .file(".wh..wh.plnk/123.456", b"x")
+            .file(".wh..wh.aufs", b"")
+            .file("keep", b"k");
+        let (t, _, ls) = flatten(vec![l0]).expect("flatten");
+        assert_eq!(paths(&t), vec!["keep"]);
+        assert_eq!(ls[0].skipped, 3);
+    }
+
+    #[test]
+    fn escaping_names_refused() {
+        for name in ["../x", "a/../../x", "./..", "/../etc/passwd"] {
+            let r = flatten(vec![Layer::new().file(name, b"evil")]);
+            assert!(
+                matches!(
+                    r,
+                    Err(ApplyError::Name {
+                        source: PathError::Escapes(_),
+                        ..
+                    })
+                ),
+                "{name}: {r:?}"
+            );
+        }
+        let r = flatten(vec![Layer::new().file("ok", b"").hardlink("l", "../ok")]);
+        assert!(matches!(r, Err(ApplyError::HardlinkTarget { .. })), "{r:?}");
+    }
+
+    #[test]
+    fn replacement_across_types() {
+        let l0 = Layer::new()
+            .file("d/sub/f", b"12345")
+            .file("f", b"abc")
+            .symlink("s", "target");
+        let l1 = Layer::new()
+            .file("d", b"now a file")
+            .dir("f/")
+            .file("f/child", b"c")
+            .dir_mode("s/", 0o700);
+        let (t, _, ls) = flatten(vec![l0, l1]).expect("flatten");
+        assert_eq!(paths(&t), vec!["d", "f", "f/child", "s"]);
+        assert_eq!(
+            t.get(b"d").map(|e| e.kind.clone()),
+            Some(Kind::File { size: 10 })
+        );
+        assert!(t.get(b"f").is_some_and(Entry::is_dir));
+        assert!(t.get(b"s").is_some_and(|e| e.is_dir() && e.mode == 0o700));
+        assert_eq!(ls[1].hidden_bytes, 5 + 3);
+    }
+
+    #[test]
+    fn dir_metadata_update_keeps_children() {
+        let l0 = Layer::new().dir_mode("d/", 0o755).file("d/a", b"a");
+        let mut h = header(b"d/", EntryType::Directory, 0o1777, 0);
+        h.set_uid(33);
+        h.set_gid(44);
+        h.set_mtime(5);
+        let l1 = Layer::new().raw(h, b"");
+        let (t, _, _) = flatten(vec![l0, l1]).expect("flatten");
+        let d = t.get(b"d").expect("d");
+        assert_eq!(
+            (d.mode, d.uid, d.gid, d.mtime, d.layer),
+            (0o1777, 33, 44, 5, 1)
+        );
+        assert!(t.contains(b"d/a"));
+    }
+
+    #[test]
+    fn implicit_parents_get_defaults() {
+        let (t, _, _) = flatten(vec![Layer::new().file_mode("a/b/c", b"c", 0o600)]).expect("ok");
+        for p in [&b"a"[..], b"a/b"] {
+            let e = t.get(p).expect("implicit parent");
+            assert_eq!(
+                (e.is_dir(), e.mode, e.uid, e.gid, e.mtime),
+                (true, 0o755, 0, 0, 0)
+            );
+        }
+        assert_eq!(t.get(b"a/b/c").map(|e| e.mode), Some(0o600));
+    }
+
+    #[test]
+    fn root_entry_updates_root() {
+        let (t, _, _) =
+            flatten(vec![Layer::new().dir_mode("./", 0o700).file("./x", b"")]).expect("flatten");
+        assert_eq!(t.get(b"").map(|e| e.mode), Some(0o700));
+        let r = flatten(vec![Layer::new().file("./", b"")]);
+        assert!(matches!(r, Err(ApplyError::RootNotDir { .. })), "{r:?}");
+    }
+
+    #[test]
+    fn hardlinks() {
+        let l0 = Layer::new().file_mode("bin/a", b"data", 0o4755);
+        let l1 = Layer::new()
+            .hardlink("bin/b", "bin/a")
+            .file("usr/c", b"cc")
+            .hardlink("usr/d", "/usr/c");
+        let (t, s, _) = flatten(vec![l0, l1]).expect("flatten");
+        let a = t.get(b"bin/a").expect("a");
+        let b = t.get(b"bin/b").expect("b");
+        assert_eq!(a.inode, b.inode);
+        assert_eq!(
+            (b.mode, b.kind.clone(), b.layer),
+            (0o4755, Kind::File { size: 4 }, 1)
+        );
+        assert_eq!(
+            t.get(b"usr/c").map(|e| e.inode),
+            t.get(b"usr/d").map(|e| e.inode)
+        );
+        assert_ne!(a.inode, t.get(b"usr/c").map_or(0, |e| e.inode));
+        // Three paths, two inodes.
+        assert_eq!((s.files, s.bytes), (4, 6));
+
+        let r = flatten(vec![Layer::new().hardlink("x", "missing")]);
+        assert!(
+            matches!(r, Err(ApplyError::HardlinkMissing { .. })),
+            "{r:?}"
+        );
+        let r = flatten(vec![Layer::new().dir("d/").hardlink("x", "d")]);
+        assert!(matches!(r, Err(ApplyError::HardlinkToDir { .. })), "{r:?}");
+        let r = flatten(vec![Layer::new().file("d/f", b"").hardlink("d", "d/f")]);
+        assert!(matches!(r, Err(ApplyError::HardlinkToSelf { .. })), "{r:?}");
+    }
+
+    #[test]
+    fn metadata_xattrs_devices_links() {
+        let mut h = header(b"usr/bin/ping", EntryType::Regular, 0o4755, 2);
+        h.set_uid(1000);
+        h.set_gid(1001);
+        let l0 = Layer::new()
+            .pax(&[
+                (
+                    "SCHILY.xattr.security.capability",
+                    &b"\x01\x00\x00\x02cap"[..],
+                ),
+                ("mtime", b"1234.5678"),
+            ])
+            .raw(h, b"pp")
+            .dev("dev/null", EntryType::Char, 1, 3)
+            .dev("dev/sda", EntryType::Block, 8, 0)
+            .raw(header(b"run/fifo", EntryType::Fifo, 0o600, 0), b"")
+            .symlink("usr/bin/x", "/bin/y");
+        let (t, _, _) = flatten(vec![l0]).expect("flatten");
+        let p = t.get(b"usr/bin/ping").expect("ping");
+        assert_eq!((p.mode, p.uid, p.gid, p.mtime), (0o4755, 1000, 1001, 1234));
+        assert_eq!(
+            p.xattrs.get("security.capability").map(Vec::as_slice),
+            Some(&b"\x01\x00\x00\x02cap"[..])
+        );
+        assert_eq!(
+            t.get(b"dev/null").map(|e| e.kind.clone()),
+            Some(Kind::CharDev { major: 1, minor: 3 })
+        );
+        assert_eq!(
+            t.get(b"dev/sda").map(|e| e.kind.clone()),
+            Some(Kind::BlockDev { major: 8, minor: 0 })
+        );
+        assert_eq!(t.get(b"run/fifo").map(|e| e.kind.clone()), Some(Kind::Fifo));
+        assert_eq!(
+            t.get(b"usr/bin/x").map(|e| e.kind.clone()),
+            Some(Kind::Symlink {
+                target: b"/bin/y".to_vec()
+            })
+        );
+        // The xattr belongs to its entry only.
+        assert!(t.get(b"dev/null").is_some_and(|e| e.xattrs.is_empty()));
+    }
+
+    #[test]
+    fn entries_below_non_dirs_refused() {
+        let r = flatten(vec![
+            Layer::new().symlink("lib", "usr/lib"),
+            Layer::new().file("lib/libc.so", b""),
+        ]);
+        match r {
+            Err(e @ ApplyError::ParentSymlink { .. }) => {
+                assert!(
+                    e.to_string().contains("has a parent that is a symlink"),
+                    "{e}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let r = flatten(vec![Layer::new().file("f", b"").file("f/g", b"")]);
+        assert!(matches!(r, Err(ApplyError::ParentNotDir { .. })), "{r:?}");
+        let r = flatten(vec![
+            Layer::new().symlink("l", "/"),
+            Layer::new().file("l/.wh.etc", b""),
+        ]);
+        assert!(matches!(r, Err(ApplyError::ParentSymlink { .. })), "{r:?}");
+    }
+
+    #[test]
+    fn sparse_refused() {
+        let mut h = header(b"sparse", EntryType::GNUSparse, 0o644, 0);
+        if let Some(g) = h.as_gnu_mut() {
+            g.realsize = *b"00000000000\0";
+        }
+        let cases = vec![
+            Layer::new().raw(h, b""),
+            Layer::new()
+                .pax(&[("GNU.sparse.major", b"1"), ("GNU.sparse.minor", b"0")])
+                .file("big", b""),
+            Layer::new().file("./GNUSparseFile.1234/big", b""),
+        ];
+        for (i, l) in cases.into_iter().enumerate() {
+            let r = flatten(vec![l]);
+            assert!(
+                matches!(r, Err(ApplyError::Sparse { .. })),
+                "case {i}: {r:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn duplicates() {
+        let r = flatten(vec![Layer::new().file("f", b"1").file("f", b"2")]);
+        assert!(matches!(r, Err(ApplyError::DuplicateEntry { .. })), "{r:?}");
+        let r = flatten(vec![Layer::new().file("f", b"1").symlink("f", "x")]);
+        assert!(matches!(r, Err(ApplyError::DuplicateEntry { .. })), "{r:?}");
+        let (t, _, ls) = flatten(vec![Layer::new()
+            .dir("d/")
+            .file("d/x", b"")
+            .dir_mode("d", 0o700)])
+        .expect("repeated dir is fine");
+        assert_eq!(ls[0].duplicate_dirs, 1);
+        assert_eq!(t.get(b"d").map(|e| e.mode), Some(0o700));
+        assert!(t.contains(b"d/x"));
+        // The same file in two layers is a replacement, not a duplicate.
+        let (t, _, _) = flatten(vec![
+            Layer::new().file("f", b"1"),
+            Layer::new().file("f", b"22"),
+        ])
+        .expect("replacement");
+        assert_eq!(t.get(b"f").map(Entry::size), Some(2));
+    }
+
+    #[test]
+    fn limits_enforced() {
+        let limits = Limits {
+            max_entries: 3,
+            ..Limits::default()
+        };
+        let mk = || {
+            vec![
+                Layer::new().file("a", b"").file("b", b""),
+                Layer::new().file("c", b""),
+            ]
+        };
+        assert!(flatten_with(mk(), &limits).is_ok());
+        let mut l = mk();
+        l.push(Layer::new().file("d", b""));
+        let r = flatten_with(l, &limits);
+        assert!(
+            matches!(r, Err(ApplyError::TooManyEntries { limit: 3 })),
+            "{r:?}"
+        );
+
+        let limits = Limits {
+            max_unpacked_bytes: 10,
+            ..Limits::default()
+        };
+        let ok = vec![
+            Layer::new().file("a", b"12345"),
+            Layer::new().file("b", b"12345"),
+        ];
+        assert!(flatten_with(ok, &limits).is_ok());
+        let bad = vec![
+            Layer::new().file("a", b"123456"),
+            Layer::new().file("b", b"12345"),
+        ];
+        let r = flatten_with(bad, &limits);
+        assert!(
+            matches!(r, Err(ApplyError::TooManyBytes { limit: 10 })),
+            "{r:?}"
+        );
+
+        let limits = Limits {
+            max_depth: 2,
+            ..Limits::default()
+        };
+        let r = flatten_with(vec![Layer::new().file("a/b/c", b"")], &limits);
+        assert!(
+            matches!(
+                r,
+                Err(ApplyError::Name {
+                    source: PathError::TooDeep { .. },
+                    ..
+                })
+            ),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn layer_order_and_garbage() {
+        let mut f = Flattener::new(None, &Limits::default());
+        f.apply_layer(1, &Layer::new().file("a", b"").bytes()[..])
+            .expect("layer 1");
+        let r = f.apply_layer(1, &Layer::new().bytes()[..]);
+        assert!(matches!(r, Err(ApplyError::LayerOrder { .. })), "{r:?}");
+        let mut f = Flattener::new(None, &Limits::default());
+        let r = f.apply_layer(0, &[7u8; 1024][..]);
+        assert!(matches!(r, Err(ApplyError::Read { .. })), "{r:?}");
+        // Truncated file data.
+        let bytes = Layer::new().file("a", &[1u8; 4000]).bytes();
+        let mut f = Flattener::new(None, &Limits::default());
+        let r = f.apply_layer(0, &bytes[..1500]);
+        assert!(r.is_err(), "{r:?}");
+    }
+}
