@@ -477,3 +477,292 @@ impl Drop for Staging {
         let _ = std::fs::remove_dir_all(&self.root);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::Limits;
+    use crate::rootfs::apply::tests::Layer;
+    use crate::rootfs::apply::{ApplyError, Flattener};
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+
+    fn stage(parent: &Path, layers: Vec<Layer>) -> Result<(Tree, Staging), ApplyError> {
+        let st = Staging::create_in(parent).expect("create staging");
+        let mut f = Flattener::new(Some(st), &Limits::default());
+        for (i, l) in layers.into_iter().enumerate() {
+            f.apply_layer(i, &l.bytes()[..])?;
+        }
+        let (t, st, _) = f.finish()?;
+        Ok((t, st.expect("staging back")))
+    }
+
+    /// Every object on disk below `root`, as tree paths.
+    fn disk_paths(root: &Path, rel: &str, out: &mut Vec<String>) {
+        let dir = if rel.is_empty() {
+            root.to_path_buf()
+        } else {
+            root.join(rel)
+        };
+        for ent in std::fs::read_dir(dir).expect("read_dir") {
+            let ent = ent.expect("dirent");
+            let name = ent.file_name().to_string_lossy().into_owned();
+            let p = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
+            out.push(p.clone());
+            if ent.file_type().expect("type").is_dir() {
+                disk_paths(root, &p, out);
+            }
+        }
+    }
+
+    /// The disk matches the tree: same objects (devices absent), same types, contents, links.
+    fn check_disk(t: &Tree, st: &Staging) {
+        let mut on_disk = Vec::new();
+        disk_paths(st.root(), "", &mut on_disk);
+        for p in &on_disk {
+            assert!(t.contains(p.as_bytes()), "extra object on disk: {p}");
+        }
+        for (p, e) in t.iter() {
+            if p.is_empty() {
+                continue;
+            }
+            let disk = st.root().join(OsStr::from_bytes(p));
+            let meta = std::fs::symlink_metadata(&disk);
+            let shown = display(p);
+            match &e.kind {
+                Kind::File { size } => {
+                    let m = meta.expect("file on disk");
+                    assert!(m.is_file(), "{shown}");
+                    assert_eq!(m.len(), *size, "{shown}");
+                    assert_eq!(m.mode() & 0o7777, (e.mode | 0o600) & 0o7777, "{shown}");
+                    let bytes = st.read(p).expect("FileSource::read");
+                    assert_eq!(bytes.len() as u64, *size);
+                }
+                Kind::Dir => {
+                    let m = meta.expect("dir on disk");
+                    assert!(m.is_dir(), "{shown}");
+                    assert_eq!(m.mode() & 0o7777, (e.mode | 0o700) & 0o7777, "{shown}");
+                }
+                Kind::Symlink { target } => {
+                    assert!(meta.expect("link").file_type().is_symlink(), "{shown}");
+                    let got = std::fs::read_link(&disk).expect("readlink");
+                    assert_eq!(got.as_os_str().as_bytes(), &target[..], "{shown}");
+                }
+                Kind::Fifo => {
+                    if let Ok(m) = meta {
+                        assert!(m.file_type().is_fifo(), "{shown}");
+                    }
+                }
+                Kind::CharDev { .. } | Kind::BlockDev { .. } => {
+                    assert!(meta.is_err(), "device staged: {shown}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn staged_disk_matches_tree() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let l0 = Layer::new()
+            .dir("etc/")
+            .file("etc/passwd", b"root:x:0:0::/root:/bin/sh\n")
+            .file("etc/gone", b"gone")
+            .dir_mode("secret/", 0o500)
+            .file_mode("secret/key", b"k", 0o400)
+            .file_mode("bin/su", b"suid", 0o4755)
+            .hardlink("bin/su2", "bin/su")
+            .symlink("lib", "usr/lib")
+            .symlink("usr/bin/x", "/bin/y")
+            .file("old/dir/f", b"f")
+            .file("o/lower", b"l");
+        let l1 = Layer::new()
+            .file("etc/.wh.gone", b"")
+            .file("old", b"now a file")
+            .file("bin/su", b"new su")
+            .file("o/upper", b"u")
+            .file("o/.wh..wh..opq", b"");
+        let l2 = Layer::new()
+            .hardlink("hl", "bin/su2")
+            .file("old/.wh.nothing-here", b"");
+        // `old/.wh.` below a file: refused like any entry below a non-directory.
+        let r = stage(tmp.path(), vec![l0, l1, l2]);
+        assert!(matches!(r, Err(ApplyError::ParentNotDir { .. })), "{r:?}");
+
+        let l0 = Layer::new()
+            .dir("etc/")
+            .file("etc/passwd", b"root:x:0:0::/root:/bin/sh\n")
+            .file("etc/gone", b"gone")
+            .dir_mode("secret/", 0o500)
+            .file_mode("secret/key", b"k", 0o400)
+            .file_mode("bin/su", b"suid", 0o4755)
+            .hardlink("bin/su2", "bin/su")
+            .symlink("lib", "usr/lib")
+            .symlink("usr/bin/x", "/bin/y")
+            .file("old/dir/f", b"f")
+            .file("o/lower", b"l");
+        let l1 = Layer::new()
+            .file("etc/.wh.gone", b"")
+            .file("old", b"now a file")
+            .file("bin/su", b"new su")
+            .file("o/upper", b"u")
+            .file("o/.wh..wh..opq", b"");
+        let l2 = Layer::new().hardlink("hl", "bin/su2").dir("old2/");
+        let (t, st) = stage(tmp.path(), vec![l0, l1, l2]).expect("stage");
+        check_disk(&t, &st);
+        assert_eq!(
+            st.read(b"etc/passwd").expect("read"),
+            b"root:x:0:0::/root:/bin/sh\n"
+        );
+        assert_eq!(st.read(b"bin/su").expect("read"), b"new su");
+        // The old inode survives under its other names, on disk and in the tree.
+        assert_eq!(st.read(b"bin/su2").expect("read"), b"suid");
+        assert_eq!(st.read(b"hl").expect("read"), b"suid");
+        let ino = |p: &str| {
+            std::fs::symlink_metadata(st.root().join(p))
+                .expect("meta")
+                .ino()
+        };
+        assert_eq!(ino("bin/su2"), ino("hl"));
+        assert_ne!(ino("bin/su"), ino("hl"));
+        assert_eq!(
+            t.get(b"hl").map(|e| e.inode),
+            t.get(b"bin/su2").map(|e| e.inode)
+        );
+        assert!(st.read(b"etc/gone").is_err());
+        assert!(st.read(b"lib").is_err(), "symlinks are not followed");
+        let mut s = String::new();
+        st.open(b"o/upper")
+            .expect("open")
+            .read_to_string(&mut s)
+            .expect("read");
+        assert_eq!(s, "u");
+        assert!(!st.root().join("o/lower").exists());
+        // The staging root stays private.
+        let m = std::fs::metadata(st.root()).expect("root meta");
+        assert_eq!(m.mode() & 0o777, 0o700);
+    }
+
+    #[test]
+    fn devices_and_fifos_on_disk() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let l0 = Layer::new().file("a", b"a");
+        let (t, st) = stage(tmp.path(), vec![l0]).expect("stage");
+        check_disk(&t, &st);
+        let mut st = st;
+        assert!(st.fifo(b"p", 0o644).is_ok());
+        let m = std::fs::symlink_metadata(st.root().join("p")).expect("fifo");
+        assert!(m.file_type().is_fifo());
+        // Opening a fifo through the file source fails instead of blocking.
+        assert!(st.read(b"p").is_err());
+    }
+
+    #[test]
+    fn nothing_outside_staging_changes() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let victim = tmp.path().join("victim");
+        std::fs::create_dir(&victim).expect("victim");
+        std::fs::write(victim.join("orig"), b"orig").expect("victim file");
+        let victim_abs = victim.to_string_lossy().into_owned();
+        let snapshot = || {
+            let mut v = Vec::new();
+            disk_paths(&victim, "", &mut v);
+            v.sort();
+            (v, std::fs::read(victim.join("orig")).expect("orig"))
+        };
+        let before = snapshot();
+
+        let cases: Vec<Vec<Layer>> = vec![
+            vec![
+                Layer::new().symlink("evil", "../victim"),
+                Layer::new().file("evil/file", b"pwned"),
+            ],
+            vec![
+                Layer::new().symlink("evil", &victim_abs),
+                Layer::new().file("evil/orig", b"pwned"),
+            ],
+            vec![
+                Layer::new().symlink("evil", "../victim"),
+                Layer::new().file("evil/.wh.orig", b""),
+            ],
+            vec![
+                Layer::new().symlink("evil", "../victim"),
+                Layer::new().file("evil/.wh..wh..opq", b""),
+            ],
+            vec![
+                Layer::new().symlink("evil", &victim_abs).file("x", b"x"),
+                Layer::new().hardlink("evil/h", "x"),
+            ],
+        ];
+        for (i, layers) in cases.into_iter().enumerate() {
+            let r = stage(tmp.path(), layers);
+            assert!(
+                matches!(r, Err(ApplyError::ParentSymlink { .. })),
+                "case {i}: {r:?}"
+            );
+            assert_eq!(snapshot(), before, "case {i}");
+        }
+
+        // The disk layer refuses on its own too, with no help from the tree.
+        let mut st = Staging::create_in(tmp.path()).expect("staging");
+        st.symlink(b"evil", victim_abs.as_bytes()).expect("symlink");
+        st.symlink(b"rel", b"../victim").expect("symlink");
+        for p in [&b"evil"[..], b"rel"] {
+            let mut file = p.to_vec();
+            file.extend_from_slice(b"/orig");
+            assert!(st.write_file(&file, &b"pwned"[..], 5, 0o644).is_err());
+            let mut dir = p.to_vec();
+            dir.extend_from_slice(b"/d");
+            assert!(st.mkdir(&dir, 0o755).is_err());
+            assert!(st.hardlink(b"h", &file, false).is_err());
+            assert!(st.remove(&file, false).is_err());
+            assert!(st.read(&file).is_err());
+            assert!(st.fifo(&dir, 0o644).is_err());
+        }
+        // Removing the link itself removes the link, not the target.
+        st.remove(b"evil", false).expect("remove link");
+        assert_eq!(snapshot(), before);
+        drop(st);
+        assert_eq!(snapshot(), before);
+        // Only the victim is left next to it.
+        let left: Vec<_> = std::fs::read_dir(tmp.path())
+            .expect("read_dir")
+            .map(|e| e.expect("dirent").file_name())
+            .collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("victim")]);
+    }
+
+    #[test]
+    fn drop_removes_and_keep_keeps() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (_, st) = stage(
+            tmp.path(),
+            vec![Layer::new()
+                .dir_mode("ro/", 0o500)
+                .dir_mode("ro/inner/", 0o000)
+                .file_mode("ro/inner/f", b"x", 0o000)],
+        )
+        .expect("stage");
+        let root = st.root().to_path_buf();
+        // Make it as hard as possible: read-only and unsearchable directories on disk.
+        std::fs::set_permissions(
+            root.join("ro/inner"),
+            std::fs::Permissions::from_mode(0o000),
+        )
+        .expect("chmod");
+        std::fs::set_permissions(root.join("ro"), std::fs::Permissions::from_mode(0o500))
+            .expect("chmod");
+        assert!(root.exists());
+        drop(st);
+        assert!(!root.exists());
+
+        let mut st = Staging::create_in(tmp.path()).expect("staging");
+        st.keep();
+        let root = st.root().to_path_buf();
+        drop(st);
+        assert!(root.is_dir());
+        std::fs::remove_dir(&root).expect("cleanup");
+    }
+}
