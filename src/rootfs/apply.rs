@@ -1269,6 +1269,39 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn long_names_gnu_and_pax() {
+        let long_dir = "d".repeat(120);
+        let long_file = format!("{long_dir}/{}", "f".repeat(130));
+        let long_target = format!("/{}", "t".repeat(200));
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = header(b"", EntryType::Regular, 0o644, 3);
+        b.append_data(&mut h, &long_file, &b"abc"[..])
+            .expect("gnu long name");
+        let mut h = header(b"", EntryType::Symlink, 0o777, 0);
+        b.append_link(&mut h, "short-link", &long_target)
+            .expect("gnu long link");
+        let pax_name = format!("p/{}", "x".repeat(150));
+        b.append_pax_extensions([("path", pax_name.as_bytes())])
+            .expect("pax path");
+        let mut h = header(b"truncated-name", EntryType::Regular, 0o600, 1);
+        h.set_cksum();
+        b.append(&h, &b"z"[..]).expect("pax entry");
+        let bytes = b.into_inner().expect("tar");
+        let mut f = Flattener::new(None, &Limits::default());
+        f.apply_layer(0, &bytes[..]).expect("apply");
+        let (t, _, _) = f.finish().expect("finish");
+        assert_eq!(t.get(long_file.as_bytes()).map(Entry::size), Some(3));
+        assert_eq!(
+            t.get(b"short-link").map(|e| e.kind.clone()),
+            Some(Kind::Symlink {
+                target: long_target.into_bytes()
+            })
+        );
+        assert_eq!(t.get(pax_name.as_bytes()).map(|e| e.mode), Some(0o600));
+        assert!(!t.contains(b"truncated-name"));
+    }
+
+    #[test]
     fn layer_order_and_garbage() {
         let mut f = Flattener::new(None, &Limits::default());
         f.apply_layer(1, &Layer::new().file("a", b"").bytes()[..])
