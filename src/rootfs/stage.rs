@@ -766,3 +766,37 @@ mod tests {
         std::fs::remove_dir(&root).expect("cleanup");
     }
 }
+
+#[cfg(test)]
+mod bench {
+    use super::*;
+    use crate::limits::Limits;
+    use crate::rootfs::apply::Flattener;
+
+    /// Manual benchmark: `OCI_SLIM_BENCH_TAR=layer.tar cargo test --release --lib
+    /// rootfs::stage::bench -- --ignored --nocapture`; compare with `tar -xf layer.tar`.
+    #[test]
+    #[ignore = "manual benchmark; needs OCI_SLIM_BENCH_TAR"]
+    fn flatten_and_stage_a_big_layer() {
+        let Some(tar) = std::env::var_os("OCI_SLIM_BENCH_TAR") else {
+            eprintln!("skipped: OCI_SLIM_BENCH_TAR not set");
+            return;
+        };
+        let parent = std::env::var_os("OCI_SLIM_BENCH_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir);
+        let file = File::open(&tar).expect("open bench tar");
+        let start = std::time::Instant::now();
+        let st = Staging::create_in(&parent).expect("staging");
+        let mut f = Flattener::new(Some(st), &Limits::default());
+        let ls = f
+            .apply_layer(0, io::BufReader::with_capacity(1 << 20, file))
+            .expect("apply");
+        let (_, st, stats) = f.finish().expect("finish");
+        let took = start.elapsed();
+        eprintln!("{ls:?}\n{stats:?}\nflatten+stage: {took:?}");
+        let start = std::time::Instant::now();
+        drop(st);
+        eprintln!("removal: {:?}", start.elapsed());
+    }
+}
