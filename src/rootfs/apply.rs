@@ -94,6 +94,8 @@ pub enum ApplyError {
     },
     #[error("layer {layer}: link `{path}` has no target")]
     MissingLinkTarget { layer: usize, path: String },
+    #[error("layer {layer}: symlink `{path}` has a target with a NUL byte")]
+    NulLinkTarget { layer: usize, path: String },
     #[error("layer {layer}: `{path}` is a sparse file, which is not supported")]
     Sparse { layer: usize, path: String },
     #[error("layer {layer}: entry `{path}` has unsupported type `{kind}`")]
@@ -405,6 +407,12 @@ impl Flattener {
                         layer,
                         path: display(&path),
                     })?;
+                if target.contains(&0) {
+                    return Err(ApplyError::NulLinkTarget {
+                        layer,
+                        path: display(&path),
+                    });
+                }
                 Kind::Symlink { target }
             }
             T::Char | T::Block => {
@@ -1140,6 +1148,24 @@ pub(crate) mod tests {
         );
         // The xattr belongs to its entry only.
         assert!(t.get(b"dev/null").is_some_and(|e| e.xattrs.is_empty()));
+    }
+
+    #[test]
+    fn bad_symlink_targets() {
+        let mut b = tar::Builder::new(Vec::new());
+        b.append_pax_extensions([("linkpath", &b"/bin/\0sh"[..])])
+            .expect("pax");
+        let mut h = header(b"l", EntryType::Symlink, 0o777, 0);
+        h.set_cksum();
+        b.append(&h, &b""[..]).expect("append");
+        let bytes = b.into_inner().expect("tar");
+        let r = Flattener::new(None, &Limits::default()).apply_layer(0, &bytes[..]);
+        assert!(matches!(r, Err(ApplyError::NulLinkTarget { .. })), "{r:?}");
+        let r = flatten(vec![Layer::new().symlink("l", "")]);
+        assert!(
+            matches!(r, Err(ApplyError::MissingLinkTarget { .. })),
+            "{r:?}"
+        );
     }
 
     #[test]
