@@ -10,7 +10,9 @@ pub mod path;
 pub mod stage;
 pub mod tree;
 
-pub use path::{normalize, PathError};
+pub use apply::{ApplyError, FlattenStats, Flattener, LayerStats};
+pub use path::{normalize, normalize_with, PathError};
+pub use stage::{StageError, Staging};
 pub use tree::{Entry, Kind, Resolved, Tree};
 
 use std::io;
