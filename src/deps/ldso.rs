@@ -422,8 +422,8 @@ impl<'a> LdSearch<'a> {
         elf::class_machine(&head) == Some((target.class64, target.machine))
     }
 
-    /// Search one directory (its glibc-hwcaps subdirectories first): every match, the plain
-    /// directory's first when it has one.
+    /// Search one directory: every match, in the loader's order (glibc-hwcaps
+    /// subdirectories, most capable first, then the directory itself).
     fn in_dir(&self, dir: &str, name: &str, target: Target, hwcaps: bool) -> Vec<String> {
         let mut found = Vec::new();
         if hwcaps {
@@ -436,7 +436,7 @@ impl<'a> LdSearch<'a> {
         }
         let p = join(dir, name);
         if self.verify(&p, target) {
-            found.insert(0, p);
+            found.push(p);
         }
         found
     }
@@ -481,14 +481,14 @@ impl<'a> LdSearch<'a> {
             }
         }
         plain.truncate(1);
-        plain.extend(hw);
-        plain
+        hw.extend(plain);
+        hw
     }
 
     /// Find DT_NEEDED `name` of `chain[0]` (loaded by `chain[1]`, ..., up to the executable)
     /// as the loader of `flavor` would. Returns absolute image paths, possibly through
-    /// symlinks: the one the loader opens first, then glibc-hwcaps variants (a CPU with other
-    /// capabilities loads those). Empty when not found.
+    /// symlinks, in the loader's preference order: glibc-hwcaps variants first (which one
+    /// loads depends on the CPU, so all are returned), then the baseline. Empty when not found.
     pub fn find(
         &self,
         name: &str,

@@ -12,4 +12,4 @@ pub use elf::ElfInfo;
 pub use ldso::{parse_ld_so_cache, CacheEntry, CacheError, LdSearch};
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
