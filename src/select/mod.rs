@@ -262,9 +262,11 @@ fn exclude_set(excludes: &[String]) -> Result<GlobSet, SelectError> {
     for e in excludes {
         let pat = anchored(e);
         b.add(glob(&pat)?);
-        // A directory named by a pattern drops its content too.
-        let below = format!("{}/**", pat.trim_end_matches('/'));
-        b.add(glob(&below)?);
+        // A literal directory drops its content too; a glob matches what it says.
+        if !is_glob(e) {
+            let below = format!("{}/**", pat.trim_end_matches('/'));
+            b.add(glob(&below)?);
+        }
     }
     b.build().map_err(|source| SelectError::Glob {
         pattern: excludes.join(" "),
@@ -272,8 +274,10 @@ fn exclude_set(excludes: &[String]) -> Result<GlobSet, SelectError> {
     })
 }
 
-/// Remove kept paths matching any exclude (and everything below a matching directory), but
-/// never a directory that is still a parent of a kept path: such a directory stays with
+/// Remove kept paths matching any exclude: a glob removes what it matches (`/var/cache/*`
+/// removes the entries of `/var/cache`, not their content unless they match too, so use
+/// `/var/cache/**` for a whole tree); a literal path removes itself and everything below.
+/// A directory that is still a parent of a kept path is never removed: it stays with
 /// [`Reason::Parent`] only. Returns the number of paths removed.
 pub fn apply_excludes(closure: &mut Closure, excludes: &[String]) -> Result<usize, SelectError> {
     if excludes.is_empty() {
