@@ -326,6 +326,57 @@ impl<'a> ClosureBuilder<'a> {
         }
     }
 
+    /// Keep what the image's Entrypoint+Cmd names, with [`Reason::Entrypoint`]: the program
+    /// (found on the image PATH when it has no `/`, relative to WorkingDir when relative) and
+    /// every later argument that names an existing regular file (a script given to an
+    /// interpreter, a config file). Returns the program's tree path, `None` when not found
+    /// (also recorded as a warning).
+    pub fn add_entrypoint(&mut self, spec: &ExecSpec) -> Option<Vec<u8>> {
+        let argv = spec.argv();
+        let prog = argv.first()?;
+        let workdir = if spec.workdir.is_empty() {
+            "/"
+        } else {
+            spec.workdir.as_str()
+        };
+        let abs = |p: &str| {
+            if p.starts_with('/') {
+                p.to_owned()
+            } else {
+                ldso::join(workdir, p)
+            }
+        };
+        let found = if prog.contains('/') {
+            Some(abs(prog))
+        } else {
+            self.which(prog)
+        };
+        let r = found.and_then(|p| self.add_path(p.as_bytes(), Reason::Entrypoint));
+        if r.is_none() {
+            self.warn(prog, "entrypoint program not found in the image".into());
+        }
+        for a in argv.iter().skip(1) {
+            if a.is_empty() || a.starts_with('-') || a.contains('\0') {
+                continue;
+            }
+            let p = abs(a);
+            let is_file = self
+                .tree
+                .resolve(p.as_bytes(), true)
+                .path
+                .and_then(|t| {
+                    self.tree
+                        .get(&t)
+                        .map(|e| matches!(e.kind, Kind::File { .. }))
+                })
+                .unwrap_or(false);
+            if is_file {
+                self.add_path(p.as_bytes(), Reason::Entrypoint);
+            }
+        }
+        r
+    }
+
     /// Find an executable by name on the image PATH: its absolute path.
     pub fn which(&self, name: &str) -> Option<String> {
         if name.contains('/') {

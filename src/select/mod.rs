@@ -8,6 +8,7 @@
 
 use crate::deps::ldso::join;
 use crate::deps::{Closure, ClosureBuilder};
+use crate::image::ExecSpec;
 use crate::rootfs::{display, FileSource, Kind, Tree};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::Serialize;
@@ -312,6 +313,41 @@ pub fn apply_excludes(closure: &mut Closure, excludes: &[String]) -> Result<usiz
         }
     }
     Ok(removed)
+}
+
+/// The outcome of [`select`]: the kept set and the policy's warnings.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub closure: Closure,
+    /// Includes that matched nothing, a missing `/bin/sh` for `--keep-shell`.
+    pub policy_warnings: Vec<String>,
+    /// Paths removed by excludes.
+    pub excluded: usize,
+}
+
+/// The whole selection in its order: Entrypoint/Cmd, then `observe` (call [`add_traced`] for
+/// every traced path there; nothing for a static-only run), the policy's includes, packages
+/// and executables, NSS, lazily read data, parent directories, and excludes last.
+pub fn select(
+    tree: &Tree,
+    src: &dyn FileSource,
+    spec: &ExecSpec,
+    policy: &Policy,
+    observe: impl FnOnce(&mut ClosureBuilder),
+) -> Result<Selection, SelectError> {
+    let mut b = ClosureBuilder::new(tree, src, spec);
+    b.add_entrypoint(spec);
+    observe(&mut b);
+    let policy_warnings = apply_policy(&mut b, tree, src, policy)?;
+    b.add_nss();
+    b.add_data_rules();
+    let mut closure = b.finish();
+    let excluded = apply_excludes(&mut closure, &policy.excludes)?;
+    Ok(Selection {
+        closure,
+        policy_warnings,
+        excluded,
+    })
 }
 
 /// Record one traced observation: `path` as seen inside the sandbox (absolute), the program

@@ -320,3 +320,56 @@ fn traced_table() {
         }
     }
 }
+
+#[test]
+fn select_end_to_end() {
+    let mut fx = docs();
+    fx.file("/usr/bin/python3", &lib(&[]));
+    fx.file("/app/main.py", b"print(1)\n");
+    fx.file("/app/conf.toml", b"x=1\n");
+    fx.file("/etc/passwd", b"root:x:0:0::/root:/bin/sh\n");
+    fx.dir("/tmp");
+    let spec = ExecSpec {
+        entrypoint: s(&["python3"]),
+        cmd: s(&["main.py", "--config", "conf.toml", "-v"]),
+        env: s(&["PATH=/usr/bin"]),
+        workdir: "/app".into(),
+        user: String::new(),
+    };
+    let policy = Policy {
+        includes: s(&["/usr/share/doc/b"]),
+        excludes: s(&["**/NEWS"]),
+        ..Policy::default()
+    };
+    let sel = select(&fx.tree, &fx.src, &spec, &policy, |b| {
+        add_traced(b, b"/tmp/scratch", "/usr/bin/python3", "openat", true);
+        add_traced(b, b"/usr/share/x.txt", "/usr/bin/python3", "openat", false);
+    })
+    .expect("selects");
+    assert_eq!(
+        files(&sel.closure, &fx),
+        [
+            "app/conf.toml",
+            "app/main.py",
+            "etc/passwd",
+            "usr/bin/python3",
+            "usr/share/doc/b/README",
+            "usr/share/x.txt"
+        ]
+    );
+    assert_eq!(sel.excluded, 1);
+    assert!(sel.closure.kept[&b"tmp"[..]].contains(&Reason::WrittenDir));
+    assert!(sel.closure.kept[&b"usr/bin/python3"[..]].contains(&Reason::Entrypoint));
+    assert!(
+        sel.closure.warnings.is_empty(),
+        "{:?}",
+        sel.closure.warnings
+    );
+    // A missing program is a warning, not an error.
+    let spec = ExecSpec {
+        entrypoint: s(&["nosuch"]),
+        ..ExecSpec::default()
+    };
+    let sel = select(&fx.tree, &fx.src, &spec, &Policy::default(), |_| {}).expect("selects");
+    assert_eq!(sel.closure.warnings.len(), 1);
+}
