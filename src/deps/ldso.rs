@@ -392,9 +392,7 @@ impl<'a> LdSearch<'a> {
                 Err(e) => s.cache_error = Some(e),
             },
             None => {
-                let mut dirs = Vec::new();
-                parse_ld_so_conf(tree, src, "/etc/ld.so.conf", 0, &mut dirs);
-                s.conf_dirs = dirs;
+                s.conf_dirs = parse_ld_so_conf(tree, src, "/etc/ld.so.conf");
             }
         }
         s
@@ -603,16 +601,31 @@ pub(crate) fn read_file(tree: &Tree, src: &dyn FileSource, abs: &str) -> Option<
 const MAX_CONF_DEPTH: usize = 8;
 
 /// Directories named by an `ld.so.conf` file and its `include` globs (matched over the tree;
-/// relative patterns are relative to the including file's directory). `hwcap` lines and
-/// comments are ignored.
-pub fn parse_ld_so_conf(
+/// relative patterns are relative to the including file's directory), in order, without
+/// duplicates. `hwcap` lines and comments are ignored; each file is read once (include
+/// cycles in a hostile image end there) and nesting is bounded.
+pub fn parse_ld_so_conf(tree: &Tree, src: &dyn FileSource, conf: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    conf_file(tree, src, conf, 0, &mut seen, &mut out);
+    out
+}
+
+fn conf_file(
     tree: &Tree,
     src: &dyn FileSource,
     conf: &str,
     depth: usize,
+    seen: &mut std::collections::BTreeSet<Vec<u8>>,
     out: &mut Vec<String>,
 ) {
     if depth > MAX_CONF_DEPTH {
+        return;
+    }
+    let Some(real) = tree.resolve(conf.as_bytes(), true).path else {
+        return;
+    };
+    if !seen.insert(real) {
         return;
     }
     let Some(bytes) = read_file(tree, src, conf) else {
@@ -635,7 +648,7 @@ pub fn parse_ld_so_conf(
                     join(&dir_of(conf), pat)
                 };
                 for f in glob_tree(tree, &pat) {
-                    parse_ld_so_conf(tree, src, &f, depth + 1, out);
+                    conf_file(tree, src, &f, depth + 1, seen, out);
                 }
             }
             continue;

@@ -690,9 +690,21 @@ fn ld_so_conf_fallback_with_include() {
         b"/opt/a # trailing\ninclude a.conf\n",
     );
     fx.file("/etc/ld.so.conf.d/skip.txt", b"/opt/skip\n");
-    let mut dirs = Vec::new();
-    ldso::parse_ld_so_conf(&fx.tree, &fx.src, "/etc/ld.so.conf", 0, &mut dirs);
+    let dirs = ldso::parse_ld_so_conf(&fx.tree, &fx.src, "/etc/ld.so.conf");
     assert_eq!(dirs, ["/opt/a", "/opt/b", "/opt/late"]);
+    // Hostile: every file includes every file; each is read once.
+    let mut evil = Fx::new();
+    for i in 0..12 {
+        evil.file(
+            &format!("/etc/ld.so.conf.d/{i}.conf"),
+            format!("include /etc/ld.so.conf.d/*.conf\n/opt/{i}\n").as_bytes(),
+        );
+    }
+    evil.file("/etc/ld.so.conf", b"include ld.so.conf.d/*.conf\n");
+    assert_eq!(
+        ldso::parse_ld_so_conf(&evil.tree, &evil.src, "/etc/ld.so.conf").len(),
+        12
+    );
     fx.file("/opt/b/libq.so", &lib(&[]));
     fx.file("/usr/lib/libq.so", &lib(&[]));
     let s = LdSearch::new(&fx.tree, &fx.src, None);
@@ -1035,4 +1047,120 @@ fn real_ls_matches_ldd() {
             .iter()
             .any(|r| matches!(r, Reason::SymlinkHop { .. })));
     }
+}
+
+/// Reads tree paths from the host root: for the host-as-image oracle test only.
+struct HostSource;
+
+impl crate::rootfs::FileSource for HostSource {
+    fn read(&self, path: &[u8]) -> std::io::Result<Vec<u8>> {
+        std::fs::read(format!("/{}", String::from_utf8_lossy(path)))
+    }
+    fn open(&self, path: &[u8]) -> std::io::Result<Box<dyn std::io::Read + '_>> {
+        Ok(Box::new(std::fs::File::open(format!(
+            "/{}",
+            String::from_utf8_lossy(path)
+        ))?))
+    }
+}
+
+fn host_tree(roots: &[&str]) -> Tree {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::PermissionsExt;
+    let mut t = Tree::new();
+    let mut stack: Vec<std::path::PathBuf> = roots.iter().map(std::path::PathBuf::from).collect();
+    while let Some(p) = stack.pop() {
+        let Ok(md) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        let rel = p.as_os_str().as_bytes()[1..].to_vec();
+        let kind = if md.file_type().is_symlink() {
+            let Ok(target) = std::fs::read_link(&p) else {
+                continue;
+            };
+            Kind::Symlink {
+                target: target.as_os_str().as_bytes().to_vec(),
+            }
+        } else if md.is_dir() {
+            if let Ok(rd) = std::fs::read_dir(&p) {
+                stack.extend(rd.filter_map(|e| e.ok().map(|e| e.path())));
+            }
+            Kind::Dir
+        } else if md.is_file() {
+            Kind::File { size: md.len() }
+        } else {
+            continue;
+        };
+        let inode = t.new_inode();
+        t.insert(rel, entry(kind, md.permissions().mode() & 0o7777, inode));
+    }
+    t
+}
+
+/// The host root as an image: for every ELF program in /usr/bin and /usr/sbin, the ELF files
+/// of the closure equal the files `ldd` loads. Slow (walks /usr): run with `--ignored`.
+#[test]
+#[ignore = "walks the host's /usr and runs ldd per program"]
+fn host_root_matches_ldd_for_every_program() {
+    let tree = host_tree(&["/usr", "/etc", "/bin", "/lib", "/lib64", "/sbin"]);
+    let src = HostSource;
+    let spec = ExecSpec::default();
+    let mut checked = 0;
+    let mut mismatches = Vec::new();
+    let progs: Vec<Vec<u8>> = tree
+        .iter()
+        .filter(|(k, e)| {
+            (k.starts_with(b"usr/bin/") || k.starts_with(b"usr/sbin/"))
+                && matches!(e.kind, Kind::File { .. })
+        })
+        .map(|(k, _)| k.clone())
+        .collect();
+    for prog in progs {
+        let abs = format!("/{}", String::from_utf8_lossy(&prog));
+        let Ok(bytes) = std::fs::read(&abs) else {
+            continue;
+        };
+        if elf::parse(&bytes).is_none_or(|i| i.interp.is_none()) {
+            continue;
+        }
+        let Ok(out) = std::process::Command::new("ldd").arg(&abs).output() else {
+            return;
+        };
+        let text = String::from_utf8_lossy(&out.stdout);
+        if text.contains("not found") || !out.status.success() {
+            continue;
+        }
+        let mut want: Vec<String> = text
+            .lines()
+            .filter_map(|l| {
+                let l = l.trim();
+                let p = match l.split_once("=>") {
+                    Some((_, r)) => r.split_whitespace().next()?,
+                    None => l.split_whitespace().next()?,
+                };
+                p.starts_with('/').then(|| p.to_owned())
+            })
+            .filter_map(|p| std::fs::canonicalize(p).ok())
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        want.push(abs.clone());
+        want.sort();
+        want.dedup();
+        let mut b = ClosureBuilder::new(&tree, &src, &spec);
+        b.add_path(abs.as_bytes(), Reason::Entrypoint);
+        let c = b.finish();
+        let got: Vec<String> = c
+            .kept
+            .keys()
+            .filter(|k| matches!(tree.get(k).map(|e| &e.kind), Some(Kind::File { .. })))
+            .map(|k| format!("/{}", String::from_utf8_lossy(k)))
+            .collect();
+        checked += 1;
+        if got != want {
+            mismatches.push(format!("{abs}: got {got:?} want {want:?}"));
+        }
+    }
+    eprintln!("checked {checked} programs");
+    assert!(checked > 50, "only {checked} programs checked");
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
