@@ -138,8 +138,7 @@ impl<'a> ClosureBuilder<'a> {
     /// alone (see [`Self::add_tree`]). Returns the target's tree path, `None` when it does not
     /// exist (the hops that exist are still kept).
     pub fn add_path(&mut self, path: &[u8], reason: Reason) -> Option<Vec<u8>> {
-        let abs = display_abs(path);
-        let r = self.add_resolved(path, reason, &abs, Rc::new(Vec::new()), None);
+        let r = self.add_resolved(path, reason, "", Rc::new(Vec::new()), None);
         self.drain();
         r
     }
@@ -162,7 +161,8 @@ impl<'a> ClosureBuilder<'a> {
         }
     }
 
-    /// Keep hops and target, queue the target for analysis; no draining.
+    /// Keep hops and target, queue the target for analysis; no draining. `as_found` is the
+    /// path a loader found a library by; empty for programs and data.
     fn add_resolved(
         &mut self,
         path: &[u8],
@@ -180,9 +180,9 @@ impl<'a> ClosureBuilder<'a> {
             Some(Kind::File { .. })
         );
         if is_file && self.scanned.insert(target.clone()) {
-            // The executable's $ORIGIN is its real location (/proc/self/exe); a library's is
-            // the directory of the path it was found by.
-            let as_found = if loaders.is_empty() {
+            // A program's $ORIGIN is its real location (/proc/self/exe); a library's is the
+            // directory of the path it was found by (`as_found`, given for libraries only).
+            let as_found = if as_found.is_empty() {
                 display(&target)
             } else {
                 as_found.to_owned()
@@ -223,9 +223,9 @@ impl<'a> ClosureBuilder<'a> {
                 // The link itself, then what it points to.
                 self.keep(p.clone(), reason.clone());
                 let abs = display(&p);
-                self.add_resolved(abs.as_bytes(), reason.clone(), &abs, Rc::new(vec![]), None);
+                self.add_resolved(abs.as_bytes(), reason.clone(), "", Rc::new(vec![]), None);
             } else {
-                self.add_resolved(&p, reason.clone(), &display(&p), Rc::new(vec![]), None);
+                self.add_resolved(&p, reason.clone(), "", Rc::new(vec![]), None);
             }
         }
         self.drain();
@@ -278,7 +278,7 @@ impl<'a> ClosureBuilder<'a> {
             let r = self.add_resolved(
                 interp.as_bytes(),
                 Reason::ElfInterp { by: by.clone() },
-                interp,
+                "",
                 Rc::new(vec![]),
                 None,
             );
@@ -404,7 +404,7 @@ impl<'a> ClosureBuilder<'a> {
         let r = self.add_resolved(
             interp.as_bytes(),
             Reason::Shebang { by: by.clone() },
-            &interp,
+            "",
             Rc::new(vec![]),
             None,
         );
@@ -425,7 +425,7 @@ impl<'a> ClosureBuilder<'a> {
                         self.add_resolved(
                             p.as_bytes(),
                             Reason::Shebang { by: by.clone() },
-                            &p,
+                            "",
                             Rc::new(vec![]),
                             None,
                         );
@@ -449,7 +449,7 @@ impl<'a> ClosureBuilder<'a> {
                     Reason::Nss {
                         service: (*service).to_owned(),
                     },
-                    file,
+                    "",
                     Rc::new(vec![]),
                     None,
                 );
@@ -689,16 +689,6 @@ pub fn locale_candidates(name: &str) -> Vec<String> {
         .into_iter()
         .map(|n| format!("/usr/lib/locale/{n}"))
         .collect()
-}
-
-/// Absolute display form of an absolute-or-relative image path.
-fn display_abs(path: &[u8]) -> String {
-    let s = String::from_utf8_lossy(path);
-    if s.starts_with('/') {
-        s.into_owned()
-    } else {
-        format!("/{s}")
-    }
 }
 
 /// musl when the tree has a musl loader in `/lib` and no glibc one, else glibc.
