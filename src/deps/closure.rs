@@ -484,6 +484,64 @@ impl<'a> ClosureBuilder<'a> {
         self.drain();
     }
 
+    /// Libraries the glibc loader preloads into every program: `LD_PRELOAD` from the image
+    /// Env and `/etc/ld.so.preload` (kept itself) with their closure. Names without `/` are
+    /// searched as DT_NEEDED names of the programs kept so far. Call after the programs.
+    pub fn add_preloads(&mut self) {
+        let mut items: Vec<(String, String)> = Vec::new();
+        if let Some(v) = self.env_var("LD_PRELOAD") {
+            items.extend(
+                v.split([' ', ':', '\t'])
+                    .filter(|s| !s.is_empty())
+                    .map(|s| ("LD_PRELOAD".to_owned(), s.to_owned())),
+            );
+        }
+        if let Some(b) = ldso::read_file(self.tree, self.src, "/etc/ld.so.preload") {
+            self.add_path(
+                b"/etc/ld.so.preload",
+                Reason::Data {
+                    rule: "ld-preload".into(),
+                },
+            );
+            let text = String::from_utf8_lossy(&b).into_owned();
+            items.extend(
+                text.lines()
+                    .map(|l| l.split('#').next().unwrap_or(""))
+                    .flat_map(|l| l.split([' ', ':', '\t']))
+                    .filter(|s| !s.is_empty())
+                    .map(|s| ("/etc/ld.so.preload".to_owned(), s.to_owned())),
+            );
+        }
+        let targets: Vec<(bool, u16)> = self.glibc_targets.iter().copied().collect();
+        for (by, name) in items {
+            let reason = Reason::ElfNeeded {
+                by: by.clone(),
+                name: name.clone(),
+            };
+            let found: Vec<String> = if name.contains('/') {
+                vec![name.clone()]
+            } else {
+                targets
+                    .iter()
+                    .flat_map(|&(class64, machine)| {
+                        self.search
+                            .find_dlopen(&name, Target { class64, machine }, &Flavor::Glibc)
+                    })
+                    .collect()
+            };
+            let mut any = false;
+            for f in found {
+                any |= self
+                    .add_resolved(f.as_bytes(), reason.clone(), &f, Rc::new(vec![]), None)
+                    .is_some();
+            }
+            if !any {
+                self.warn(&by, format!("preloaded library `{name}` not found"));
+            }
+        }
+        self.drain();
+    }
+
     fn keep_existing(&mut self, paths: &[&str], rule: &str) {
         for p in paths {
             if self.tree.resolve(p.as_bytes(), true).path.is_some() {

@@ -1164,3 +1164,30 @@ fn host_root_matches_ldd_for_every_program() {
     assert!(checked > 50, "only {checked} programs checked");
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
+
+#[test]
+fn preloads() {
+    let mut fx = Fx::new();
+    fx.merged_usr();
+    let d = "/usr/lib/x86_64-linux-gnu";
+    fx.file(&format!("{d}/libc.so.6"), &lib(&[]));
+    fx.file(&format!("{d}/libjemalloc.so.2"), &lib(&["libc.so.6"]));
+    fx.file("/opt/hook.so", &lib(&["libdep.so"]));
+    fx.file(&format!("{d}/libdep.so"), &lib(&[]));
+    fx.file("/etc/ld.so.preload", b"# hooks\n/opt/hook.so\n");
+    fx.file("/usr/bin/prog", &lib(&["libc.so.6"]));
+    let mut b = fx.builder(&["LD_PRELOAD=libjemalloc.so.2 libmissing.so"]);
+    b.add_path(b"/usr/bin/prog", Reason::Entrypoint);
+    b.add_preloads();
+    let c = b.finish();
+    for p in [
+        "usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
+        "opt/hook.so",
+        "usr/lib/x86_64-linux-gnu/libdep.so",
+        "etc/ld.so.preload",
+    ] {
+        assert!(has(&c, p), "{p}: {:?}", kept(&c));
+    }
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert!(c.warnings[0].message.contains("libmissing.so"));
+}

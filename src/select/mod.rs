@@ -327,7 +327,8 @@ pub struct Selection {
 
 /// The whole selection in its order: Entrypoint/Cmd, then `observe` (call [`add_traced`] for
 /// every traced path there; nothing for a static-only run), the policy's includes, packages
-/// and executables, NSS, lazily read data, parent directories, and excludes last.
+/// and executables, preloaded libraries, NSS, lazily read data, parent directories, and
+/// excludes last.
 pub fn select(
     tree: &Tree,
     src: &dyn FileSource,
@@ -339,6 +340,7 @@ pub fn select(
     b.add_entrypoint(spec);
     observe(&mut b);
     let policy_warnings = apply_policy(&mut b, tree, src, policy)?;
+    b.add_preloads();
     b.add_nss();
     b.add_data_rules();
     let mut closure = b.finish();
