@@ -319,6 +319,15 @@ impl Archive {
         }
     }
 
+    /// Whether blob `name` exists; refusals (symlinks, special files) are errors.
+    fn blob_present(&self, name: &str) -> Result<bool, ArchiveError> {
+        match self.section(name) {
+            Ok(_) => Ok(true),
+            Err(ArchiveError::MissingBlob { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Open `name` (normalized) under the layout directory without following any symlink.
     fn open_in_dir(&self, name: &str) -> Result<File, ArchiveError> {
         let Source::Dir { root } = &self.source else {
@@ -723,11 +732,12 @@ impl Archive {
             self.expand(d, name, 0, &mut Vec::new(), &mut candidates)?;
         }
         // Multi-platform indexes often list manifests whose blobs were not saved.
-        let present: Vec<Candidate> = candidates
-            .iter()
-            .filter(|c| self.has_file(&blob_name(&c.digest)))
-            .cloned()
-            .collect();
+        let mut present = Vec::new();
+        for c in &candidates {
+            if self.blob_present(&blob_name(&c.digest))? {
+                present.push(c.clone());
+            }
+        }
         if present.is_empty() {
             return Err(match candidates.first() {
                 Some(c) => ArchiveError::MissingBlob {
