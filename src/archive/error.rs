@@ -97,7 +97,7 @@ pub enum ArchiveError {
         wanted: String,
         available: Vec<String>,
     },
-    #[error("several manifests for platform `{platform}`: {}", list(.digests))]
+    #[error("several manifests for platform `{platform}`: {}; hint: choose one with `--image <digest>`", list(.digests))]
     SeveralManifests {
         platform: String,
         digests: Vec<String>,

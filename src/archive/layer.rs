@@ -305,7 +305,20 @@ impl Read for LayerReader<'_> {
         if buf.is_empty() {
             return Ok(0);
         }
-        let n = self.decoder.read(buf)?;
+        let n = match self.decoder.read(buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
+            Err(e) => {
+                // Corrupt or unreadable stream: the layer is bad, whatever is read next.
+                let v = ArchiveError::LayerRead {
+                    layer: self.layer.digest.clone(),
+                    message: e.to_string(),
+                };
+                let io = io::Error::new(e.kind(), v.to_string());
+                self.verdict = Some(Err(v));
+                return Err(io);
+            }
+        };
         if n == 0 {
             let v = self.check();
             let out = match &v {

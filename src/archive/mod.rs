@@ -193,7 +193,9 @@ fn oci_name(d: &Descriptor) -> Option<String> {
 /// Whether an index entry's name matches the `--image` selector. A bare OCI ref name such as
 /// `latest` (a tag only) matches a selector with that tag, at lower priority.
 fn name_match(name: &str, wanted: &str) -> u8 {
-    if name == wanted || same_reference(name, wanted) {
+    if name.is_empty() {
+        0
+    } else if name == wanted || same_reference(name, wanted) {
         2
     } else if !name.contains([':', '/', '@'])
         && (wanted == name || wanted.rsplit_once(':').is_some_and(|(_, t)| t == name))
@@ -714,15 +716,26 @@ impl Archive {
         };
         let tops: Vec<Descriptor> = match image {
             Some(wanted) => {
-                let score = |d: &Descriptor| oci_name(d).map_or(0, |n| name_match(&n, wanted));
+                // `--image sha256:<hex>` names a manifest or index by digest.
+                let score = |d: &Descriptor| {
+                    if d.digest == wanted {
+                        3
+                    } else {
+                        oci_name(d).map_or(0, |n| name_match(&n, wanted))
+                    }
+                };
                 let best = tops.iter().map(score).max().unwrap_or(0);
-                if best == 0 {
+                if best == 0 && Digest::parse(wanted).is_ok() {
+                    // Maybe a manifest inside a nested index: filtered below.
+                    tops
+                } else if best == 0 {
                     return Err(ArchiveError::NoImageMatch {
                         wanted: wanted.to_owned(),
                         available,
                     });
+                } else {
+                    tops.into_iter().filter(|d| score(d) == best).collect()
                 }
-                tops.into_iter().filter(|d| score(d) == best).collect()
             }
             None => tops,
         };
@@ -730,6 +743,17 @@ impl Archive {
         for d in &tops {
             let name = oci_name(d);
             self.expand(d, name, 0, &mut Vec::new(), &mut candidates)?;
+        }
+        if let Some(wanted) = image.filter(|w| Digest::parse(w).is_ok()) {
+            // A manifest digest inside a nested index is a valid selector too.
+            if candidates.iter().any(|c| c.digest.to_string() == wanted) {
+                candidates.retain(|c| c.digest.to_string() == wanted);
+            } else if !tops.iter().any(|d| d.digest == wanted) {
+                return Err(ArchiveError::NoImageMatch {
+                    wanted: wanted.to_owned(),
+                    available,
+                });
+            }
         }
         // Multi-platform indexes often list manifests whose blobs were not saved.
         let mut present = Vec::new();
@@ -759,6 +783,7 @@ impl Archive {
             }
         }
         let want = platform.cloned().unwrap_or_else(Platform::host);
+        let by_digest = image.is_some_and(|w| candidates.iter().all(|c| c.digest.to_string() == w));
         let all_platforms: Vec<String> = candidates
             .iter()
             .filter_map(|c| c.platform.as_ref().map(ToString::to_string))
@@ -766,9 +791,11 @@ impl Archive {
         let matching: Vec<Candidate> = candidates
             .into_iter()
             .filter(|c| {
-                c.platform
-                    .as_ref()
-                    .is_some_and(|p| platform_matches(p, &want))
+                // A manifest chosen by digest needs no platform unless one was asked for.
+                (by_digest && platform.is_none())
+                    || c.platform
+                        .as_ref()
+                        .is_some_and(|p| platform_matches(p, &want))
             })
             .collect();
         let chosen = match matching.as_slice() {

@@ -200,10 +200,14 @@ pub fn index(
         let header_only = matches!(typeflag, b'1' | b'2' | b'3' | b'4' | b'5' | b'6');
         let size = if matches!(typeflag, b'x' | b'g' | b'L' | b'K') {
             header_size
-        } else if header_only {
-            0
         } else {
-            pax_size.take().unwrap_or(header_size)
+            // A PAX size applies to the next real entry only, whatever its type.
+            let s = pax_size.take().unwrap_or(header_size);
+            if header_only {
+                0
+            } else {
+                s
+            }
         };
         let padded = size
             .checked_add(BLOCK - 1)

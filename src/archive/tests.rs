@@ -434,6 +434,13 @@ fn nested_index_selects_platform() {
         let img = a.select(None, Some(&Platform::parse(p).unwrap())).unwrap();
         assert_eq!(arch_of(&img), want, "{p}");
     }
+    // A manifest digest inside the nested index selects it, whatever the host.
+    let img = a.select(Some(&rd.to_string()), None).unwrap();
+    assert_eq!(arch_of(&img), "arm64");
+    let e = a
+        .select(Some(&Digest::of_bytes(b"x").to_string()), None)
+        .unwrap_err();
+    assert!(matches!(e, ArchiveError::NoImageMatch { .. }), "{e}");
     let e = a
         .select(None, Some(&Platform::parse("linux/s390x").unwrap()))
         .unwrap_err();
@@ -623,8 +630,11 @@ fn layer_reader_is_send() {
 
 /// OCI layout whose single layer blob is replaced (same name) by `stored`.
 fn tampered_layer(stored: Vec<u8>) -> (tempfile::TempDir, PathBuf) {
-    let l = layer(Compression::Gzip, &[("a", b"hello")]);
-    let mut f = oci_layout(std::slice::from_ref(&l));
+    tampered_layer_of(&layer(Compression::Gzip, &[("a", b"hello")]), stored)
+}
+
+fn tampered_layer_of(l: &Layer, stored: Vec<u8>) -> (tempfile::TempDir, PathBuf) {
+    let mut f = oci_layout(std::slice::from_ref(l));
     let name = blob_name(&Digest::of_bytes(&l.stored));
     f.set(&name, stored);
     let dir = tempfile::tempdir().unwrap();
@@ -653,6 +663,22 @@ fn wrong_layer_digest_fails_at_eof() {
     );
     let e = r.finish().unwrap_err();
     assert!(matches!(e, ArchiveError::LayerDigestMismatch { .. }), "{e}");
+}
+
+#[test]
+fn corrupt_layer_stream_is_an_error() {
+    let l = layer(Compression::Gzip, &[("a", &[5u8; 5000][..])]);
+    let mut stored = l.stored.clone();
+    // Flip bytes inside the deflate data; keep the size.
+    let mid = stored.len() / 2;
+    for b in &mut stored[mid..mid + 8] {
+        *b ^= 0x5a;
+    }
+    let (_d, p) = tampered_layer_of(&l, stored);
+    let a = open(&p).unwrap();
+    let img = a.select(None, None).unwrap();
+    let e = a.open_layer(&img.layers[0]).unwrap().finish().unwrap_err();
+    assert!(matches!(e, ArchiveError::LayerRead { .. }), "{e}");
 }
 
 #[test]
@@ -1040,4 +1066,55 @@ fn budget_is_shared_across_layers() {
         matches!(e, ArchiveError::UnpackedLimit { limit: 150_000, .. }),
         "{e}"
     );
+}
+
+/// Archives written by real tools (umoci, skopeo, docker save): every `*.tar` file and every
+/// directory holding an `index.json` in `$OCI_SLIM_REAL_ARCHIVES` must open, select and stream.
+#[test]
+#[ignore = "needs archives made by real tools in `$OCI_SLIM_REAL_ARCHIVES`"]
+fn real_archives() {
+    let dir = std::env::var_os("OCI_SLIM_REAL_ARCHIVES").expect("set OCI_SLIM_REAL_ARCHIVES");
+    let mut seen = 0;
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    paths.sort();
+    for p in paths {
+        let is_layout = p.join("index.json").is_file();
+        if !is_layout && p.extension().is_none_or(|e| e != "tar") {
+            continue;
+        }
+        seen += 1;
+        let a = open(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let img = a
+            .select(None, Some(&Platform::parse("linux/amd64").unwrap()))
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let mut files = 0;
+        for l in &img.layers {
+            let mut r = a.open_layer(l).unwrap();
+            let c = r.compression();
+            {
+                let mut t = tar::Archive::new(&mut r);
+                for e in t.entries().unwrap() {
+                    e.unwrap();
+                    files += 1;
+                }
+            }
+            let stats = r
+                .finish()
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            assert_eq!(stats.compression, c);
+        }
+        eprintln!(
+            "{}: {:?} name={:?} names={:?} layers={} entries={files} warnings={:?}",
+            p.display(),
+            img.format,
+            img.name,
+            a.image_names(),
+            img.layers.len(),
+            a.warnings()
+        );
+    }
+    assert!(seen > 0, "no archives found");
 }
