@@ -265,7 +265,13 @@ impl Archive {
             if n < 512 {
                 return Err(not("shorter than one tar block"));
             }
-            let entries = match tarindex::index(&file, path, len, limits.max_archive_entries) {
+            let entries = match tarindex::index(
+                &file,
+                path,
+                len,
+                limits.max_archive_entries,
+                limits.max_path_len,
+            ) {
                 Err(ArchiveError::BadHeader { offset: 0, .. }) => {
                     return Err(not("no valid tar header at the start"))
                 }
@@ -620,7 +626,7 @@ impl Archive {
             }
         }
         let format = if self.has_index_json {
-            self.cross_check_index(&config_digest);
+            self.cross_check_index(&config_digest, &layers);
             SourceFormat::DockerSaveOci
         } else {
             SourceFormat::DockerSave
@@ -637,7 +643,7 @@ impl Archive {
 
     /// Docker 25+ archives carry an OCI half too. Docker 25.0.0 wrote it broken (`manifests:
     /// null`, wrong layer order), so `manifest.json` wins; disagreements only become warnings.
-    fn cross_check_index(&self, config_digest: &Digest) {
+    fn cross_check_index(&self, config_digest: &Digest, layers: &[LayerRef]) {
         let index = match self.index_doc() {
             Ok(i) => i,
             Err(e) => {
@@ -649,23 +655,45 @@ impl Archive {
             self.warn("`index.json` lists no manifests; using `manifest.json`".into());
             return;
         };
-        let found = manifests.iter().any(|d| {
-            let Ok(digest) = Digest::parse(&d.digest) else {
-                return false;
-            };
-            let Ok(bytes) = self.read_doc(&blob_name(&digest), Some(&digest), d.size) else {
-                return false;
-            };
-            let Ok(doc) = Self::parse::<Document>("manifest", &bytes) else {
-                return false;
-            };
-            doc.config
-                .is_some_and(|c| Digest::parse(&c.digest).is_ok_and(|c| &c == config_digest))
-        });
-        if !found {
+        let mut candidates = Vec::new();
+        for d in &manifests {
+            // Errors in the OCI half are not fatal here: `manifest.json` is authoritative.
+            let _ = self.expand(d, None, 0, &mut Vec::new(), &mut candidates);
+        }
+        let mut same_config = None;
+        for c in &candidates {
+            if !matches!(self.blob_present(&blob_name(&c.digest)), Ok(true)) {
+                continue;
+            }
+            if let Ok((doc, _, digest, _)) = self.load_manifest(c) {
+                if &digest == config_digest {
+                    same_config = Some(doc);
+                    break;
+                }
+            }
+        }
+        let Some(doc) = same_config else {
             self.warn(format!(
                 "`index.json` names no manifest with config {config_digest}; using `manifest.json`"
             ));
+            return;
+        };
+        // Docker 25.0.0 wrote the OCI layers in the wrong order: compare when both sides name
+        // blobs by digest.
+        let oci: Vec<Option<Digest>> = doc
+            .layers
+            .unwrap_or_default()
+            .iter()
+            .map(|l| Digest::parse(&l.digest).ok())
+            .collect();
+        let docker: Vec<Option<Digest>> =
+            layers.iter().map(|l| digest_in_name(&l.location)).collect();
+        if docker.iter().all(Option::is_some) && oci != docker {
+            self.warn(
+                "the OCI manifest lists other layers (or another order) than `manifest.json`; \
+                 using `manifest.json`"
+                    .into(),
+            );
         }
     }
 

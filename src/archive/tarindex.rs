@@ -143,6 +143,7 @@ pub fn index(
     path: &Path,
     len: u64,
     max_entries: u64,
+    max_name_len: usize,
 ) -> Result<HashMap<String, TarEntry>, ArchiveError> {
     let mut entries: HashMap<String, TarEntry> = HashMap::new();
     let mut count: u64 = 0;
@@ -290,6 +291,15 @@ pub fn index(
         } else {
             kind
         };
+        if raw_name.len() > max_name_len {
+            return Err(ArchiveError::EntryName {
+                name: String::from_utf8_lossy(&raw_name)
+                    .chars()
+                    .take(100)
+                    .collect(),
+                reason: format!("name longer than {max_name_len} bytes"),
+            });
+        }
         let name = normalize_entry_name(&raw_name)?;
         if !name.is_empty() {
             let entry = TarEntry {

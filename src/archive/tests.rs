@@ -329,6 +329,26 @@ fn docker25_manifests_null_is_tolerated() {
 }
 
 #[test]
+fn docker25_wrong_oci_layer_order_only_warns() {
+    let layers = simple_layers();
+    let mut f = docker25(&layers, None);
+    // Rewrite the OCI manifest with the layers swapped (Docker 25.0.0's bug).
+    let index: Value = serde_json::from_slice(f.get("index.json")).unwrap();
+    let md = Digest::parse(index["manifests"][0]["digest"].as_str().unwrap()).unwrap();
+    let mut m: Value = serde_json::from_slice(f.get(&blob_name(&md))).unwrap();
+    m["layers"].as_array_mut().unwrap().reverse();
+    let (nd, ns) = f.blob(serde_json::to_vec(&m).unwrap());
+    f.set("index.json", index_json(vec![desc(OCI_MANIFEST, &nd, ns)]));
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(&f.write_tar(&dir)).unwrap();
+    let img = a.select(None, None).unwrap();
+    assert_eq!(img.layers[0].diff_id, layers[0].diff_id);
+    let w = a.warnings();
+    assert!(w.len() == 1 && w[0].contains("order"), "{w:?}");
+    read_all(&a, &img).unwrap();
+}
+
+#[test]
 fn oci_tar_and_directory() {
     let layers = vec![
         layer(Compression::Zstd, &[("bin/sh", b"sh")]),
@@ -990,10 +1010,17 @@ fn long_names_and_pax_paths_are_indexed() {
         .unwrap();
     b.append(&h, &b"ok"[..]).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let a = open(&write_file(&dir, &b.into_inner().unwrap())).unwrap();
+    let bytes = b.into_inner().unwrap();
+    let a = open(&write_file(&dir, &bytes)).unwrap();
     assert!(a.has_file(&long));
     assert!(a.has_file(&pax_name));
     assert!(!a.has_file("placeholder"));
+    let limits = Limits {
+        max_path_len: 100,
+        ..Limits::default()
+    };
+    let e = Archive::open(&write_file(&dir, &bytes), &limits).unwrap_err();
+    assert!(matches!(e, ArchiveError::EntryName { .. }), "{e}");
     let mut s = String::new();
     a.section(&pax_name)
         .unwrap()
