@@ -27,6 +27,50 @@ pub struct Platform {
     pub variant: Option<String>,
 }
 
+impl Platform {
+    /// The platform of the running host: `linux/<GOARCH name>` (`x86_64` → `amd64`,
+    /// `aarch64` → `arm64`, ...), no variant.
+    pub fn host() -> Platform {
+        let arch = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "x86" => "386",
+            "aarch64" => "arm64",
+            "arm" => "arm",
+            "powerpc64" if cfg!(target_endian = "little") => "ppc64le",
+            "powerpc64" => "ppc64",
+            "loongarch64" => "loong64",
+            "mips64" if cfg!(target_endian = "little") => "mips64le",
+            "mips" if cfg!(target_endian = "little") => "mipsle",
+            other => other,
+        };
+        Platform {
+            os: "linux".to_owned(),
+            architecture: arch.to_owned(),
+            variant: None,
+        }
+    }
+
+    /// Parse `os/arch[/variant]` as in `--platform linux/arm64/v8`.
+    pub fn parse(s: &str) -> Option<Platform> {
+        let mut it = s.split('/');
+        let os = it.next().filter(|x| !x.is_empty())?;
+        let architecture = it.next().filter(|x| !x.is_empty())?;
+        let variant = match it.next() {
+            Some(v) if !v.is_empty() => Some(v.to_owned()),
+            Some(_) => return None,
+            None => None,
+        };
+        if it.next().is_some() {
+            return None;
+        }
+        Some(Platform {
+            os: os.to_owned(),
+            architecture: architecture.to_owned(),
+            variant,
+        })
+    }
+}
+
 impl std::fmt::Display for Platform {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.os, self.architecture)?;
@@ -197,6 +241,28 @@ mod tests {
                 }
             ]
         );
+    }
+
+    #[test]
+    fn platform_parse_and_host() {
+        let p = Platform::parse("linux/arm64/v8").unwrap();
+        assert_eq!(p.to_string(), "linux/arm64/v8");
+        assert_eq!(Platform::parse("linux/amd64").unwrap().variant, None);
+        for bad in [
+            "",
+            "linux",
+            "linux/",
+            "/amd64",
+            "linux/arm/v7/x",
+            "linux/arm/",
+        ] {
+            assert!(Platform::parse(bad).is_none(), "{bad}");
+        }
+        let h = Platform::host();
+        assert_eq!(h.os, "linux");
+        if cfg!(target_arch = "x86_64") {
+            assert_eq!(h.architecture, "amd64");
+        }
     }
 
     #[test]
