@@ -278,8 +278,15 @@ pub fn subid_range(text: &str, name: &str, id: u32) -> Option<(u32, u32)> {
 }
 
 enum Maps {
-    Direct { uid: String, gid: String, deny: bool },
-    Tools { uid: Vec<String>, gid: Vec<String> },
+    Direct {
+        uid: String,
+        gid: String,
+        deny: bool,
+    },
+    Tools {
+        uid: Vec<String>,
+        gid: Vec<String>,
+    },
 }
 
 struct IdPlan {
@@ -909,8 +916,7 @@ impl ControlCtx {
             let mut pending = ports.clone();
             while !pending.is_empty() && !sys::interrupted() {
                 pending.retain(|&p| self.tcp(p, b"", Duration::from_millis(500)).is_err());
-                if pending.is_empty() || Instant::now() >= ready_deadline || !self.others_alive()
-                {
+                if pending.is_empty() || Instant::now() >= ready_deadline || !self.others_alive() {
                     break;
                 }
                 self.ctl
@@ -1039,12 +1045,11 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, SandboxError> {
     }
     let passwd = users::parse_passwd(&users::read_image_file(&spec.lower, "/etc/passwd"));
     let group = users::parse_group(&users::read_image_file(&spec.lower, "/etc/group"));
-    let user = users::resolve(&spec.exec.user, &passwd, &group).map_err(|source| {
-        SandboxError::User {
+    let user =
+        users::resolve(&spec.exec.user, &passwd, &group).map_err(|source| SandboxError::User {
             user: spec.exec.user.clone(),
             source,
-        }
-    })?;
+        })?;
     let ids = plan_ids(&user)?;
 
     let scratch = tempfile::Builder::new()
@@ -1126,11 +1131,7 @@ fn run_in(
         },
         filter: build_filter(ids.mode),
         app: exec_plan(argv, &env),
-        cmds: spec
-            .exec_cmds
-            .iter()
-            .map(|c| exec_plan(c, &env))
-            .collect(),
+        cmds: spec.exec_cmds.iter().map(|c| exec_plan(c, &env)).collect(),
         cleanup: Some(ExecPlan {
             candidates: vec![cstring("/bin/rm"), cstring("/usr/bin/rm")],
             argv: CArgv::new(vec![

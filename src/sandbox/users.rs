@@ -12,7 +12,7 @@ pub struct ImageUser {
     pub home: String,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum UserError {
     #[error("user `{0}` not found in the image's /etc/passwd")]
     NoSuchUser(String),
@@ -84,12 +84,16 @@ pub fn resolve(
     };
     let u = if u.is_empty() { "0" } else { u };
     let entry = match u.parse::<u32>() {
-        Ok(uid) => passwd.iter().find(|p| p.uid == uid).cloned().or(Some(PasswdEntry {
-            name: String::new(),
-            uid,
-            gid: 0,
-            home: "/".into(),
-        })),
+        Ok(uid) => passwd
+            .iter()
+            .find(|p| p.uid == uid)
+            .cloned()
+            .or(Some(PasswdEntry {
+                name: String::new(),
+                uid,
+                gid: 0,
+                home: "/".into(),
+            })),
         Err(_) => passwd.iter().find(|p| p.name == u).cloned(),
     }
     .ok_or_else(|| UserError::NoSuchUser(u.to_owned()))?;
@@ -107,7 +111,7 @@ pub fn resolve(
     let mut groups = vec![gid];
     if !entry.name.is_empty() {
         for e in group {
-            if e.members.iter().any(|m| *m == entry.name) && !groups.contains(&e.gid) {
+            if e.members.contains(&entry.name) && !groups.contains(&e.gid) {
                 groups.push(e.gid);
             }
         }
@@ -198,7 +202,8 @@ mod tests {
     fn resolve_table() {
         let p = parse_passwd(PASSWD);
         let g = parse_group(GROUP);
-        let cases: &[(&str, Result<(u32, u32, &[u32]), UserError>)] = &[
+        type Want = Result<(u32, u32, &'static [u32]), UserError>;
+        let cases: &[(&str, Want)] = &[
             ("", Ok((0, 0, &[0]))),
             ("root", Ok((0, 0, &[0]))),
             ("www-data", Ok((33, 33, &[33, 50]))),
@@ -212,7 +217,10 @@ mod tests {
         ];
         for (spec, want) in cases {
             let got = resolve(spec, &p, &g).map(|u| (u.uid, u.gid, u.groups));
-            let want = want.clone().map(|(u, g, gs)| (u, g, gs.to_vec()));
+            let want = want
+                .as_ref()
+                .map(|(u, g, gs)| (*u, *g, gs.to_vec()))
+                .map_err(Clone::clone);
             assert_eq!(got, want, "{spec}");
         }
     }

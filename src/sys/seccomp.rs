@@ -66,15 +66,16 @@ pub fn build_filter(native: &ArchRules, i386: &ArchRules) -> Vec<sock_filter> {
     let mut i386_block = Vec::new();
     rules_block(&mut i386_block, i386);
 
-    let mut p = Vec::new();
-    // 0: load arch
-    p.push(stmt(BPF_LD_W_ABS, OFF_ARCH));
-    // 1: x86_64? → fall into the x32 check, else skip to the i386 check (after 3 insns)
-    p.push(jump(BPF_JEQ_K, AUDIT_ARCH_X86_64, 0, 3));
-    // 2: load nr; 3: x32 bit set → ENOSYS (insn 4) else skip over it
-    p.push(stmt(BPF_LD_W_ABS, OFF_NR));
-    p.push(jump(BPF_JGE_K, X32_SYSCALL_BIT, 0, 1));
-    p.push(stmt(BPF_RET_K, enosys));
+    let mut p = vec![
+        // 0: load arch
+        stmt(BPF_LD_W_ABS, OFF_ARCH),
+        // 1: x86_64? → fall into the x32 check, else skip to the arch dispatch (insn 5)
+        jump(BPF_JEQ_K, AUDIT_ARCH_X86_64, 0, 3),
+        // 2: load nr; 3: x32 bit set → ENOSYS (insn 4) else skip over it
+        stmt(BPF_LD_W_ABS, OFF_NR),
+        jump(BPF_JGE_K, X32_SYSCALL_BIT, 0, 1),
+        stmt(BPF_RET_K, enosys),
+    ];
     // 5: here either native (after the x32 test, jf) or foreign (from insn 1).
     // Re-test the arch: native → native block; i386 → i386 block; else ENOSYS.
     p.push(stmt(BPF_LD_W_ABS, OFF_ARCH));
