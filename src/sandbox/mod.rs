@@ -740,8 +740,10 @@ impl ControlCtx {
         };
         let spawned = sys::spawn_netns_job(&job);
         drop(w);
-        spawned.map_err(|e| format!("fork: {e}"))?;
+        let pid = spawned.map_err(|e| format!("fork: {e}"))?;
         let out = read_all_until(r, Instant::now() + timeout + Duration::from_secs(1));
+        let _ = sys::kill(pid, libc::SIGKILL);
+        let _ = sys::wait_pid(pid, false);
         if out.len() < 8 {
             return Err("probe process gave no answer".into());
         }
@@ -833,15 +835,29 @@ impl ControlCtx {
         };
         let deadline = (Instant::now() + Duration::from_secs(60)).min(self.deadline());
         let out = read_all_until(r, deadline);
-        let got = self
-            .ctl
-            .wait_until(deadline, |s| s.exits.contains_key(&pid.as_raw()));
-        if !got {
-            let _ = sys::kill(pid, libc::SIGKILL);
+        // The probe child is ours (this thread's), not a tracee: reap it here.
+        let status = loop {
+            match sys::wait_pid(pid, true) {
+                Ok(Some(st)) => break Some(st),
+                Ok(None) if Instant::now() < deadline && !sys::interrupted() => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Ok(None) => {
+                    let _ = sys::kill(pid, libc::SIGKILL);
+                    let _ = sys::wait_pid(pid, false);
+                    break None;
+                }
+                Err(_) => break None,
+            }
+        };
+        let Some(status) = status else {
             return fail("timed out".into());
-        }
-        let st = self.ctl.lock().exits.get(&pid.as_raw()).copied();
-        let code = st.map_or(-1, status_code);
+        };
+        let code = if libc::WIFEXITED(status) {
+            libc::WEXITSTATUS(status)
+        } else {
+            128 + libc::WTERMSIG(status)
+        };
         let tail = String::from_utf8_lossy(&out[out.len().saturating_sub(200)..])
             .trim()
             .to_owned();

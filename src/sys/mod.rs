@@ -759,11 +759,13 @@ pub fn lossy(c: &CStr) -> String {
     c.to_string_lossy().into_owned()
 }
 
-/// `waitpid(-1, __WALL)`: the raw status (decoded by the caller with the libc macros, which
-/// also handle real-time signals).
+/// `waitpid(-1, __WALL | __WNOTHREAD)`: children and tracees of the calling thread only (other
+/// threads of the process, e.g. a concurrent run or `std::process::Command`, keep theirs).
+/// Returns the raw status (decoded by the caller with the libc macros, which also handle
+/// real-time signals).
 pub fn wait_any(nohang: bool) -> Result<(Pid, c_int), Errno> {
     let mut status: c_int = 0;
-    let flags = libc::__WALL | if nohang { libc::WNOHANG } else { 0 };
+    let flags = libc::__WALL | libc::__WNOTHREAD | if nohang { libc::WNOHANG } else { 0 };
     // SAFETY: `status` is a valid out pointer.
     let r = unsafe { libc::waitpid(-1, &mut status, flags) };
     if r < 0 {
@@ -791,4 +793,22 @@ pub fn kill(pid: Pid, sig: c_int) -> Result<(), Errno> {
     // SAFETY: kill takes no memory arguments.
     let r = unsafe { libc::kill(pid.as_raw(), sig) };
     Errno::result(r).map(drop)
+}
+
+/// Wait for one specific child of the calling thread; `nohang`: `Ok(None)` while it runs.
+pub fn wait_pid(pid: Pid, nohang: bool) -> Result<Option<c_int>, Errno> {
+    let mut status: c_int = 0;
+    let flags = libc::__WALL | if nohang { libc::WNOHANG } else { 0 };
+    loop {
+        // SAFETY: `status` is a valid out pointer.
+        let r = unsafe { libc::waitpid(pid.as_raw(), &mut status, flags) };
+        if r < 0 {
+            let e = Errno::last();
+            if e == Errno::EINTR {
+                continue;
+            }
+            return Err(e);
+        }
+        return Ok((r != 0).then_some(status));
+    }
 }
