@@ -207,6 +207,37 @@ fn child_outer(plan: &SandboxPlan, parent: libc::pid_t) -> ! {
         if libc::setsid() < 0 {
             child_fail(r, STAGE_SETSID);
         }
+        // Other threads of the parent may hold files open for writing (a freshly written
+        // script): a long-lived fork must not keep them (ETXTBSY at exec, pipes never at EOF).
+        let mut keep = [
+            0,
+            1,
+            2,
+            plan.report_w,
+            plan.ctrl_r,
+            plan.stdin,
+            plan.stdout_w,
+            plan.stderr_w,
+        ];
+        keep.sort_unstable();
+        let mut lo: c_int = 0;
+        for &k in &keep {
+            if k > lo {
+                libc::syscall(
+                    libc::SYS_close_range,
+                    lo as c_ulong,
+                    (k - 1) as c_ulong,
+                    0 as c_ulong,
+                );
+            }
+            lo = lo.max(k + 1);
+        }
+        libc::syscall(
+            libc::SYS_close_range,
+            lo as c_ulong,
+            c_ulong::from(u32::MAX),
+            0 as c_ulong,
+        );
         if libc::unshare(plan.unshare_flags) != 0 {
             child_fail(r, STAGE_UNSHARE);
         }
