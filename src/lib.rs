@@ -30,6 +30,7 @@ pub mod report;
 pub mod rootfs;
 pub mod sandbox;
 pub mod select;
+pub mod slim;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod trace;

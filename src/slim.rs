@@ -4,7 +4,7 @@
 
 use crate::archive::compress::Compression;
 use crate::archive::Archive;
-use crate::deps::closure::{Closure, ClosureBuilder};
+use crate::deps::closure::Closure;
 use crate::digest::Digest;
 use crate::image::{ExecSpec, Image, Platform};
 use crate::limits::Limits;
@@ -107,11 +107,20 @@ pub fn load(src: &Source, stage_in: Option<&Path>, progress: &dyn Progress) -> R
     }
     let (tree, staging, stats) = flattener.finish()?;
     progress.finish();
-    Ok(Loaded { image, tree, staging, stats, layers, archive_bytes })
+    Ok(Loaded {
+        image,
+        tree,
+        staging,
+        stats,
+        layers,
+        archive_bytes,
+    })
 }
 
 fn fs_size(p: &Path) -> u64 {
-    std::fs::metadata(p).map(|m| if m.is_file() { m.len() } else { 0 }).unwrap_or(0)
+    std::fs::metadata(p)
+        .map(|m| if m.is_file() { m.len() } else { 0 })
+        .unwrap_or(0)
 }
 
 /// Overrides and probes for the traced run.
@@ -163,7 +172,13 @@ pub fn merge_env(base: &[String], extra: &[String]) -> Vec<String> {
 }
 
 /// Build the sandbox spec for running `exec` over `lower`.
-pub fn run_spec(image: &Image, exec: ExecSpec, o: &RunOptions, lower: &Path, scratch: &Path) -> RunSpec {
+pub fn run_spec(
+    image: &Image,
+    exec: ExecSpec,
+    o: &RunOptions,
+    lower: &Path,
+    scratch: &Path,
+) -> RunSpec {
     let explicit: BTreeSet<u16> = o.http_probes.iter().map(|p| p.port).collect();
     let tcp_ports = image
         .exposed_ports()
@@ -222,7 +237,12 @@ pub fn slim(cfg: &SlimConfig, progress: &dyn Progress) -> Result<SlimOutcome> {
     let staging = loaded.staging.as_ref().expect("load was asked to stage");
     let tree = &loaded.tree;
     let image = &loaded.image;
-    let mut report = Report::new(side_of_tree(&cfg.source.path, image, tree, loaded.archive_bytes));
+    let mut report = Report::new(side_of_tree(
+        &cfg.source.path,
+        image,
+        tree,
+        loaded.archive_bytes,
+    ));
 
     let exec = exec_spec(image, &cfg.run);
     let mut observations = Vec::new();
@@ -241,7 +261,16 @@ pub fn slim(cfg: &SlimConfig, progress: &dyn Progress) -> Result<SlimOutcome> {
 
     phases.start("closure");
     let mut repairs: Vec<(Vec<u8>, Reason)> = Vec::new();
-    let mut closure = compute_closure(tree, staging, &exec, &observations, &cfg.policy, &repairs)?;
+    let mut closure_warnings = Vec::new();
+    let mut closure = compute_closure(
+        tree,
+        staging,
+        &exec,
+        &observations,
+        &cfg.policy,
+        &repairs,
+        &mut closure_warnings,
+    )?;
 
     phases.start("write");
     progress.phase("writing the image", None);
@@ -254,7 +283,10 @@ pub fn slim(cfg: &SlimConfig, progress: &dyn Progress) -> Result<SlimOutcome> {
         let mut vr = VerifyReport::default();
         let original = sandbox::run(&run_spec(
             image,
-            ExecSpec { env: merge_env(&exec.env, &v.env), ..exec.clone() },
+            ExecSpec {
+                env: merge_env(&exec.env, &v.env),
+                ..exec.clone()
+            },
             &cfg.run,
             staging.root(),
             &cfg.tmp,
@@ -270,7 +302,10 @@ pub fn slim(cfg: &SlimConfig, progress: &dyn Progress) -> Result<SlimOutcome> {
             };
             let cand = load(&candidate_src, Some(&cfg.tmp), &NoProgress)
                 .context("reading back the slim image for verification")?;
-            let cand_exec = ExecSpec { env: merge_env(&exec.env, &v.env), ..exec.clone() };
+            let cand_exec = ExecSpec {
+                env: merge_env(&exec.env, &v.env),
+                ..exec.clone()
+            };
             let spec = run_spec(
                 &cand.image,
                 cand_exec,
@@ -303,11 +338,21 @@ pub fn slim(cfg: &SlimConfig, progress: &dyn Progress) -> Result<SlimOutcome> {
                 vr.verified = agreed;
                 break;
             }
-            closure = compute_closure(tree, staging, &exec, &observations, &cfg.policy, &repairs)?;
+            closure = compute_closure(
+                tree,
+                staging,
+                &exec,
+                &observations,
+                &cfg.policy,
+                &repairs,
+                &mut closure_warnings,
+            )?;
             written = write(&loaded, &closure, cfg, &cfg.output)?;
         }
         if !vr.verified {
-            report.warnings.push("the slim image did not behave like the original (see verify.rounds)".into());
+            report
+                .warnings
+                .push("the slim image did not behave like the original (see verify.rounds)".into());
             if v.strict {
                 let _ = std::fs::remove_file(&cfg.output);
             }
@@ -317,6 +362,9 @@ pub fn slim(cfg: &SlimConfig, progress: &dyn Progress) -> Result<SlimOutcome> {
     }
 
     phases.end();
+    closure_warnings.sort();
+    closure_warnings.dedup();
+    report.warnings.extend(closure_warnings);
     report.output = ImageSide {
         path: cfg.output.display().to_string(),
         name: Some(written.name.clone()),
@@ -325,8 +373,17 @@ pub fn slim(cfg: &SlimConfig, progress: &dyn Progress) -> Result<SlimOutcome> {
         manifest_digest: Some(written.manifest_digest.to_string()),
         archive_bytes: written.archive_size,
         entries: closure.kept.len(),
-        files: closure.kept.keys().filter(|p| matches!(tree.get(p).map(|e| &e.kind), Some(Kind::File { .. }))).count(),
-        file_bytes: closure.kept.keys().filter_map(|p| tree.get(p)).map(|e| e.size()).sum(),
+        files: closure
+            .kept
+            .keys()
+            .filter(|p| matches!(tree.get(p).map(|e| &e.kind), Some(Kind::File { .. })))
+            .count(),
+        file_bytes: closure
+            .kept
+            .keys()
+            .filter_map(|p| tree.get(p))
+            .map(|e| e.size())
+            .sum(),
     };
     if report.output.archive_bytes > report.input.archive_bytes && report.input.archive_bytes > 0 {
         report.warnings.push(format!(
@@ -338,7 +395,11 @@ pub fn slim(cfg: &SlimConfig, progress: &dyn Progress) -> Result<SlimOutcome> {
     report.timings = phases.done.clone();
     report.total_ms = phases.total().as_millis() as u64;
     let strict_fail = matches!((&cfg.verify, verified), (Some(v), Some(false)) if v.strict);
-    Ok(SlimOutcome { report, written: !strict_fail, verified })
+    Ok(SlimOutcome {
+        report,
+        written: !strict_fail,
+        verified,
+    })
 }
 
 fn write(loaded: &Loaded, closure: &Closure, cfg: &SlimConfig, out: &Path) -> Result<Written> {
@@ -348,7 +409,7 @@ fn write(loaded: &Loaded, closure: &Closure, cfg: &SlimConfig, out: &Path) -> Re
         .with_context(|| format!("writing `{}`", out.display()))
 }
 
-/// The kept set for a tree: entrypoint, traced paths, NSS, data rules, policy, repairs.
+/// The kept set for a tree: entrypoint, traced paths, repairs, policy, NSS, data rules.
 pub fn compute_closure(
     tree: &Tree,
     src: &dyn FileSource,
@@ -356,26 +417,24 @@ pub fn compute_closure(
     observations: &[crate::trace::Observation],
     policy: &Policy,
     repairs: &[(Vec<u8>, Reason)],
+    warnings: &mut Vec<String>,
 ) -> Result<Closure> {
-    let mut b = ClosureBuilder::new(tree, src, exec);
-    if let Some(argv0) = exec.argv().first() {
-        match select::resolve_exe(tree, exec, argv0) {
-            Some(p) => b.add_path(&p, Reason::Entrypoint),
-            None => {}
+    let sel = select::select(tree, src, exec, policy, |b| {
+        for o in observations {
+            select::add_traced(b, &o.path, &o.exe, &o.syscall, o.write);
         }
-    }
-    for o in observations {
-        select::add_traced(&mut b, &o.path, &o.exe, &o.syscall, o.write);
-    }
-    for (p, r) in repairs {
-        b.add_path(p, r.clone());
-    }
-    b.add_nss();
-    b.add_data_rules();
-    select::apply_policy(&mut b, tree, src, policy)?;
-    let mut closure = b.finish();
-    select::apply_excludes(&mut closure, tree, &policy.excludes)?;
-    Ok(closure)
+        for (p, r) in repairs {
+            b.add_path(p, r.clone());
+        }
+    })?;
+    warnings.extend(sel.policy_warnings);
+    warnings.extend(
+        sel.closure
+            .warnings
+            .iter()
+            .map(|w| format!("{}: {}", w.path, w.message)),
+    );
+    Ok(sel.closure)
 }
 
 fn kept_paths(tree: &Tree, closure: &Closure) -> Vec<KeptPath> {
@@ -443,7 +502,11 @@ fn run_report(o: &RunOutcome) -> RunReport {
         probes: o
             .probes
             .iter()
-            .map(|p| ProbeReport { name: p.name.clone(), ok: p.ok, detail: p.detail.clone() })
+            .map(|p| ProbeReport {
+                name: p.name.clone(),
+                ok: p.ok,
+                detail: p.detail.clone(),
+            })
             .collect(),
         exec_results: o.exec_results.clone(),
         observations: o.observations.len(),
@@ -454,18 +517,29 @@ fn run_report(o: &RunOutcome) -> RunReport {
 
 fn warn_about_run(report: &mut Report, o: &RunOutcome, spec: &RunSpec) {
     for p in o.probes.iter().filter(|p| !p.ok) {
-        report.warnings.push(format!("probe {} failed: {}", p.name, p.detail));
+        report
+            .warnings
+            .push(format!("probe {} failed: {}", p.name, p.detail));
     }
     match o.exit {
         ExitInfo::Exited(0) | ExitInfo::StoppedByUs => {}
-        ref e => report.warnings.push(format!("the app {}; files it would need later may be missing", exit_text(e))),
+        ref e => report.warnings.push(format!(
+            "the app {}; files it would need later may be missing",
+            exit_text(e)
+        )),
     }
     if spec.tcp_ports.is_empty() && spec.http_probes.is_empty() && spec.probe_cmds.is_empty() {
         return;
     }
     for port in &spec.tcp_ports {
-        if !o.probes.iter().any(|p| p.ok && p.name.contains(&format!(":{port}"))) {
-            report.warnings.push(format!("exposed port {port} was never exercised successfully"));
+        if !o
+            .probes
+            .iter()
+            .any(|p| p.ok && p.name.contains(&format!(":{port}")))
+        {
+            report.warnings.push(format!(
+                "exposed port {port} was never exercised successfully"
+            ));
         }
     }
 }
@@ -480,7 +554,11 @@ fn tail_lines(data: &[u8], n: usize) -> String {
 pub fn compare_runs(want: &RunOutcome, got: &RunOutcome, ignore_output: bool) -> Vec<String> {
     let mut d = Vec::new();
     if exit_text(&want.exit) != exit_text(&got.exit) {
-        d.push(format!("exit: expected {}, got {}", exit_text(&want.exit), exit_text(&got.exit)));
+        d.push(format!(
+            "exit: expected {}, got {}",
+            exit_text(&want.exit),
+            exit_text(&got.exit)
+        ));
     }
     let batch = matches!(want.exit, ExitInfo::Exited(_));
     if batch && !ignore_output && want.stdout != got.stdout {
@@ -494,13 +572,22 @@ pub fn compare_runs(want: &RunOutcome, got: &RunOutcome, ignore_output: bool) ->
     for p in &want.probes {
         match got_by_name.get(p.name.as_str()) {
             Some(g) if g.ok == p.ok && g.detail == p.detail => {}
-            Some(g) => d.push(format!("probe {}: expected {}, got {}", p.name, p.detail, g.detail)),
-            None => d.push(format!("probe {}: expected {}, got no result", p.name, p.detail)),
+            Some(g) => d.push(format!(
+                "probe {}: expected {}, got {}",
+                p.name, p.detail, g.detail
+            )),
+            None => d.push(format!(
+                "probe {}: expected {}, got no result",
+                p.name, p.detail
+            )),
         }
     }
     for ((cmd, w), (_, g)) in want.exec_results.iter().zip(&got.exec_results) {
         if w != g {
-            d.push(format!("--exec `{}`: expected exit {w}, got {g}", cmd.join(" ")));
+            d.push(format!(
+                "--exec `{}`: expected exit {w}, got {g}",
+                cmd.join(" ")
+            ));
         }
     }
     if !d.is_empty() {
@@ -516,12 +603,18 @@ pub fn compare_runs(want: &RunOutcome, got: &RunOutcome, ignore_output: bool) ->
 pub fn parse_platform(s: &str) -> Result<Platform> {
     let parts: Vec<&str> = s.split('/').collect();
     match parts[..] {
-        [os, arch] if !os.is_empty() && !arch.is_empty() => {
-            Ok(Platform { os: os.into(), architecture: arch.into(), variant: None })
+        [os, arch] if !os.is_empty() && !arch.is_empty() => Ok(Platform {
+            os: os.into(),
+            architecture: arch.into(),
+            variant: None,
+        }),
+        [os, arch, v] if !os.is_empty() && !arch.is_empty() && !v.is_empty() => Ok(Platform {
+            os: os.into(),
+            architecture: arch.into(),
+            variant: Some(v.into()),
+        }),
+        _ => {
+            bail!("invalid platform `{s}`: expected OS/ARCH or OS/ARCH/VARIANT, e.g. `linux/amd64`")
         }
-        [os, arch, v] if !os.is_empty() && !arch.is_empty() && !v.is_empty() => {
-            Ok(Platform { os: os.into(), architecture: arch.into(), variant: Some(v.into()) })
-        }
-        _ => bail!("invalid platform `{s}`: expected OS/ARCH or OS/ARCH/VARIANT, e.g. `linux/amd64`"),
     }
 }

@@ -12,7 +12,7 @@ use crate::report::{human_bytes, sanitize, summary};
 use crate::rootfs::{self, Kind};
 use crate::sandbox::HttpProbe;
 use crate::select::{self, Policy};
-use crate::slim::{self, RunOptions, SlimConfig, Source, VerifyOptions};
+use crate::slim::{self, Progress, RunOptions, SlimConfig, Source, VerifyOptions};
 use anyhow::{bail, Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -25,7 +25,11 @@ fn source(input: &Path, a: &InputArgs) -> Result<Source> {
     Ok(Source {
         path: input.to_path_buf(),
         image: a.image.clone(),
-        platform: a.platform.as_deref().map(slim::parse_platform).transpose()?,
+        platform: a
+            .platform
+            .as_deref()
+            .map(slim::parse_platform)
+            .transpose()?,
         limits: Limits::default(),
     })
 }
@@ -66,10 +70,14 @@ fn parse_http_probe(s: &str) -> Result<HttpProbe> {
         Some((p, path)) => (p, path.to_owned()),
         None => (s, "/".to_owned()),
     };
-    let port: u16 = port
-        .parse()
-        .with_context(|| format!("invalid `--http-probe {s}`: expected PORT or PORT:PATH, e.g. `8080:/health`"))?;
-    let path = if path.starts_with('/') { path } else { format!("/{path}") };
+    let port: u16 = port.parse().with_context(|| {
+        format!("invalid `--http-probe {s}`: expected PORT or PORT:PATH, e.g. `8080:/health`")
+    })?;
+    let path = if path.starts_with('/') {
+        path
+    } else {
+        format!("/{path}")
+    };
     Ok(HttpProbe { port, path })
 }
 
@@ -92,9 +100,17 @@ fn run_options(a: &RunArgs) -> Result<RunOptions> {
         env: a.env.clone(),
         workdir: a.workdir.clone(),
         user: a.user.clone(),
-        http_probes: a.http_probe.iter().map(|s| parse_http_probe(s)).collect::<Result<_>>()?,
+        http_probes: a
+            .http_probe
+            .iter()
+            .map(|s| parse_http_probe(s))
+            .collect::<Result<_>>()?,
         probe_cmds: a.probe.clone(),
-        exec_cmds: a.exec.iter().map(|s| parse_command(s)).collect::<Result<_>>()?,
+        exec_cmds: a
+            .exec
+            .iter()
+            .map(|s| parse_command(s))
+            .collect::<Result<_>>()?,
         wait: secs(a.wait, "wait")?,
         ready_timeout: secs(a.ready_timeout, "ready-timeout")?,
         timeout: secs(a.timeout, "timeout")?,
@@ -104,7 +120,10 @@ fn run_options(a: &RunArgs) -> Result<RunOptions> {
 fn refuse_same_path(input: &Path, output: &Path) -> Result<()> {
     if let (Ok(a), Ok(b)) = (std::fs::canonicalize(input), std::fs::canonicalize(output)) {
         if a == b {
-            bail!("the output `{}` is the input: choose another output path", output.display());
+            bail!(
+                "the output `{}` is the input: choose another output path",
+                output.display()
+            );
         }
     }
     Ok(())
@@ -117,7 +136,8 @@ pub fn slim_cmd(a: &SlimArgs, g: &GlobalArgs) -> Result<u8> {
     refuse_same_path(input, output)?;
     let mut includes = a.policy.include.clone();
     for f in &a.policy.include_from {
-        let text = std::fs::read_to_string(f).with_context(|| format!("reading `--include-from {}`", f.display()))?;
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("reading `--include-from {}`", f.display()))?;
         includes.extend(select::read_include_file(&text));
     }
     let policy = Policy {
@@ -169,11 +189,15 @@ pub fn slim_cmd(a: &SlimArgs, g: &GlobalArgs) -> Result<u8> {
 }
 
 fn write_report(path: &Path, json: &str) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("creating the report in `{}`", dir.display()))?;
     std::io::Write::write_all(&mut tmp, json.as_bytes()).context("writing the report")?;
-    tmp.persist(path).with_context(|| format!("writing the report `{}`", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("writing the report `{}`", path.display()))?;
     Ok(())
 }
 
@@ -182,11 +206,26 @@ pub fn flatten_cmd(a: &FlattenArgs, g: &GlobalArgs) -> Result<u8> {
     let src = source(&a.input, &a.input_args)?;
     let bars = Bars::new(g.quiet);
     let loaded = slim::load(&src, Some(&tmp_dir()), &bars)?;
-    let keep: BTreeSet<Vec<u8>> = loaded.tree.iter().map(|(p, _)| p.clone()).filter(|p| !p.is_empty()).collect();
-    let opts = write_options(&a.output_args, format!("flattened {} layers with oci-slim", loaded.layers.len()));
+    let keep: BTreeSet<Vec<u8>> = loaded
+        .tree
+        .iter()
+        .map(|(p, _)| p.clone())
+        .filter(|p| !p.is_empty())
+        .collect();
+    let opts = write_options(
+        &a.output_args,
+        format!("flattened {} layers with oci-slim", loaded.layers.len()),
+    );
     let staging = loaded.staging.as_ref().expect("staged");
-    let w = crate::output::write_image(&loaded.tree, staging, &keep, &loaded.image, &opts, &a.output)
-        .with_context(|| format!("writing `{}`", a.output.display()))?;
+    let w = crate::output::write_image(
+        &loaded.tree,
+        staging,
+        &keep,
+        &loaded.image,
+        &opts,
+        &a.output,
+    )
+    .with_context(|| format!("writing `{}`", a.output.display()))?;
     if !g.quiet {
         eprintln!(
             "oci-slim: flattened {} layer(s) into one: {} entries, {} of files, archive {} → {} ({})",
@@ -249,7 +288,11 @@ pub fn inspect_cmd(a: &InspectArgs, _g: &GlobalArgs) -> Result<u8> {
         files: files.len(),
         file_bytes: files.iter().map(|f| f.0).sum(),
         hidden_bytes: loaded.layers.iter().map(|l| l.hidden_bytes).sum(),
-        largest: files.iter().take(a.top).map(|(s, p)| (rootfs::display(p), *s)).collect(),
+        largest: files
+            .iter()
+            .take(a.top)
+            .map(|(s, p)| (rootfs::display(p), *s))
+            .collect(),
     };
     if a.json {
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -311,7 +354,12 @@ pub fn trace_cmd(a: &TraceArgs, g: &GlobalArgs) -> Result<u8> {
     // Group by executable: exe → path → (syscalls, exists in image).
     let mut by_exe: BTreeMap<&str, BTreeMap<&[u8], BTreeSet<&str>>> = BTreeMap::new();
     for o in &outcome.observations {
-        by_exe.entry(&o.exe).or_default().entry(&o.path).or_default().insert(&o.syscall);
+        by_exe
+            .entry(&o.exe)
+            .or_default()
+            .entry(&o.path)
+            .or_default()
+            .insert(&o.syscall);
     }
     if a.json {
         let exes: BTreeMap<&str, Vec<serde_json::Value>> = by_exe
@@ -343,15 +391,28 @@ pub fn trace_cmd(a: &TraceArgs, g: &GlobalArgs) -> Result<u8> {
         for (exe, paths) in &by_exe {
             println!("{}", sanitize(exe, 300));
             for (p, sc) in paths {
-                let mark = if loaded.tree.resolve(p, true).path.is_some() { ' ' } else { '-' };
+                let mark = if loaded.tree.resolve(p, true).path.is_some() {
+                    ' '
+                } else {
+                    '-'
+                };
                 let sc: Vec<&str> = sc.iter().copied().collect();
-                println!("  {mark} {}  ({})", sanitize(&String::from_utf8_lossy(p), 300), sc.join(","));
+                println!(
+                    "  {mark} {}  ({})",
+                    sanitize(&String::from_utf8_lossy(p), 300),
+                    sc.join(",")
+                );
             }
         }
         println!("exit: {}", slim::exit_text(&outcome.exit));
         println!("users: {:?}", outcome.id_mode);
         for p in &outcome.probes {
-            println!("probe {}: {} ({})", sanitize(&p.name, 100), if p.ok { "ok" } else { "FAILED" }, sanitize(&p.detail, 200));
+            println!(
+                "probe {}: {} ({})",
+                sanitize(&p.name, 100),
+                if p.ok { "ok" } else { "FAILED" },
+                sanitize(&p.detail, 200)
+            );
         }
         println!("(`-` marks paths that do not exist in the image)");
     }

@@ -28,7 +28,10 @@ pub fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {}", crate::report::sanitize(&format!("{e:#}"), 4000));
+            eprintln!(
+                "error: {}",
+                crate::report::sanitize(&format!("{e:#}"), 4000)
+            );
             ExitCode::from(1)
         }
     }
@@ -36,6 +39,7 @@ pub fn main() -> ExitCode {
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }

@@ -14,7 +14,10 @@ pub struct Bars {
 impl Bars {
     pub fn new(quiet: bool) -> Self {
         let enabled = !quiet && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
-        Bars { enabled, bar: Mutex::new(None) }
+        Bars {
+            enabled,
+            bar: Mutex::new(None),
+        }
     }
 }
 
@@ -24,11 +27,14 @@ impl Progress for Bars {
             return;
         }
         let bar = match total {
-            Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()).with_style(
-                ProgressStyle::with_template("{msg:>24} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
+            Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr())
+                .with_style(
+                    ProgressStyle::with_template(
+                        "{msg:>24} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+                    )
                     .unwrap_or_else(|_| ProgressStyle::default_bar())
                     .progress_chars("=> "),
-            ),
+                ),
             None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(
                 ProgressStyle::with_template("{msg:>24} {spinner} {elapsed}")
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
