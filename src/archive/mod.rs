@@ -253,13 +253,11 @@ impl Archive {
             };
             match Compression::sniff(&head[..n]) {
                 Compression::None => {}
-                c => {
-                    return Err(not(&format!(
-                        "it is {} compressed; hint: decompress it first",
-                        serde_json::to_string(&c)
-                            .unwrap_or_default()
-                            .trim_matches('"')
-                    )))
+                Compression::Gzip => {
+                    return Err(not("it is gzip compressed; hint: decompress it first"))
+                }
+                Compression::Zstd => {
+                    return Err(not("it is zstd compressed; hint: decompress it first"))
                 }
             }
             if n < 512 {
@@ -288,8 +286,8 @@ impl Archive {
             unpacked: AtomicU64::new(0),
             warnings: Mutex::new(Vec::new()),
         };
-        archive.has_manifest_json = archive.has_file("manifest.json");
-        archive.has_index_json = archive.has_file("index.json");
+        archive.has_manifest_json = archive.blob_present("manifest.json")?;
+        archive.has_index_json = archive.blob_present("index.json")?;
         if !archive.has_manifest_json && !archive.has_index_json {
             return Err(ArchiveError::NotAnArchive {
                 path: path.to_path_buf(),
@@ -319,13 +317,6 @@ impl Archive {
     }
 
     // ---- raw access ------------------------------------------------------------------------
-
-    fn has_file(&self, name: &str) -> bool {
-        match &self.source {
-            Source::Tar { entries, .. } => entries.get(name).is_some(),
-            Source::Dir { .. } => self.open_in_dir(name).is_ok(),
-        }
-    }
 
     /// Whether blob `name` exists; refusals (symlinks, special files) are errors.
     fn blob_present(&self, name: &str) -> Result<bool, ArchiveError> {
