@@ -395,9 +395,16 @@ impl Archive {
     fn section(&self, name: &str) -> Result<Section<'_>, ArchiveError> {
         match &self.source {
             Source::Tar { file, entries } => {
-                let e = entries.get(name).ok_or_else(|| ArchiveError::MissingBlob {
+                let mut e = entries.get(name).ok_or_else(|| ArchiveError::MissingBlob {
                     name: name.to_owned(),
                 })?;
+                // Older `docker save` writes `<id>/layer.tar -> ../<id2>/layer.tar` for layers
+                // saved twice: follow one hop inside the archive's own index, never on disk.
+                if e.kind == EntryKind::Link {
+                    if let Some(t) = e.target.as_deref().and_then(|t| entries.get(t)) {
+                        e = t;
+                    }
+                }
                 if e.kind != EntryKind::File {
                     return Err(ArchiveError::NotRegular {
                         name: name.to_owned(),
