@@ -4,6 +4,23 @@
 //! layout directory), [`Archive::select`] picks one image (by reference and platform) and
 //! verifies every JSON document on the way, and [`Archive::open_layer`] streams a layer's
 //! decompressed tar, verifying stored size and digest, diff_id and the unpacked budget.
+//!
+//! Rules worth knowing:
+//! * Outer tar: names are normalized (`./` stripped) and refused when absolute, with `..`, NUL,
+//!   non-UTF-8 or longer than `limits.max_path_len`; duplicates are refused; truncation and
+//!   anything but zero blocks after the end-of-archive marker are errors.
+//! * Link entries in the outer tar (older `docker save` writes `<id>/layer.tar` symlinks) are
+//!   resolved one hop inside the archive's own index to a regular entry, never on the host.
+//!   A layout directory is opened with `O_NOFOLLOW` on every component: symlinks are refused.
+//! * docker-save: `manifest.json` wins over `index.json` when both exist; the OCI half is only
+//!   cross-checked into [`Archive::warnings`]. Config names `blobs/sha256/<hex>` / `<hex>.json`
+//!   and layer names `blobs/sha256/<hex>` / `<hex>.tar` carry a digest that is verified; legacy
+//!   `<id>/layer.tar` carries none, so its [`LayerRef::digest`] is the diff_id and only the
+//!   decompressed content is checked.
+//! * OCI: nested indexes are followed up to `limits.max_index_depth`; manifests whose blobs are
+//!   absent and attestation entries are skipped; the default platform is [`Platform::host`].
+//!   `--image` accepts a reference (docker-normalized: `nginx`, `docker.io/library/nginx:latest`
+//!   and `localhost/nginx:latest` are equal), a bare OCI tag, or a manifest digest.
 
 pub mod compress;
 mod error;
