@@ -579,7 +579,19 @@ impl Archive {
         let (entry, name) = match image {
             Some(wanted) => {
                 let mut hit = None;
-                'outer: for e in &entries {
+                // The image ID (config digest) selects too, as with `docker save <id>`.
+                if let Ok(id) = Digest::parse(wanted) {
+                    hit = entries
+                        .iter()
+                        .find(|e| {
+                            name::normalize_entry_name(e.config.as_bytes())
+                                .ok()
+                                .and_then(|n| digest_in_name(&n))
+                                .is_some_and(|d| d == id)
+                        })
+                        .map(|e| (e, e.repo_tags.iter().flatten().next().cloned()));
+                }
+                'outer: for e in entries.iter().filter(|_| hit.is_none()) {
                     for t in e.repo_tags.iter().flatten() {
                         if same_reference(t, wanted) || t == wanted {
                             hit = Some((e, Some(t.clone())));

@@ -578,6 +578,14 @@ fn several_images_need_a_selector() {
         a.select(Some("y:2"), None).unwrap().name.as_deref(),
         Some("docker.io/library/y:2")
     );
+    // By image ID (config digest): both entries share the config here, the first wins.
+    let id = a.select(Some("x:1"), None).unwrap().config_digest;
+    let img = a.select(Some(&id.to_string()), None).unwrap();
+    assert_eq!(img.name.as_deref(), Some("docker.io/library/x:1"));
+    let e = a
+        .select(Some(&Digest::of_bytes(b"no").to_string()), None)
+        .unwrap_err();
+    assert!(matches!(e, ArchiveError::NoImageMatch { .. }), "{e}");
 }
 
 // ---- compression ------------------------------------------------------------------------------
