@@ -831,10 +831,17 @@ impl Archive {
         let mut candidates = present;
         candidates.sort_by(|a, b| a.digest.cmp(&b.digest));
         candidates.dedup_by(|a, b| a.digest == b.digest);
+        // Entries without a platform: read it from the config. A broken or non-image entry
+        // (an artifact) drops out here; its error is reported only if nothing else matches.
+        let mut unreadable = None;
         for c in &mut candidates {
             if c.platform.is_none() {
-                let (_, config, _, _) = self.load_manifest(c)?;
-                c.platform = Some(platform_of_config(&config));
+                match self.load_manifest(c) {
+                    Ok((_, config, _, _)) => c.platform = Some(platform_of_config(&config)),
+                    Err(e) => {
+                        unreadable.get_or_insert(e);
+                    }
+                }
             }
         }
         let want = platform.cloned().unwrap_or_else(Platform::host);
@@ -855,10 +862,13 @@ impl Archive {
             .collect();
         let chosen = match matching.as_slice() {
             [] => {
+                if let Some(e) = unreadable {
+                    return Err(e);
+                }
                 return Err(ArchiveError::NoPlatformMatch {
                     wanted: want.to_string(),
                     available: all_platforms,
-                })
+                });
             }
             [one] => one.clone(),
             several => {

@@ -492,6 +492,33 @@ fn index_listing_missing_platform_blobs_picks_the_present_one() {
 }
 
 #[test]
+fn broken_artifact_entry_does_not_hide_the_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut f = Files::default();
+    let (md, ms) = oci_image(&mut f, &simple_layers(), "amd64");
+    // An artifact manifest whose config blob was not saved.
+    let missing = Digest::of_bytes(b"missing config");
+    let art = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": desc("application/vnd.example.config", &missing, 14), "layers": []});
+    let (ad, asz) = f.blob(serde_json::to_vec(&art).unwrap());
+    f.add(
+        "index.json",
+        index_json(vec![
+            desc(OCI_MANIFEST, &ad, asz),
+            desc(OCI_MANIFEST, &md, ms),
+        ]),
+    );
+    let a = open(&f.write_tar(&dir)).unwrap();
+    let img = a
+        .select(None, Some(&Platform::parse("linux/amd64").unwrap()))
+        .unwrap();
+    assert_eq!(img.layers.len(), 2);
+    // Asked for by digest, the artifact's own error shows.
+    let e = a.select(Some(&ad.to_string()), None).unwrap_err();
+    assert!(matches!(e, ArchiveError::MissingBlob { .. }), "{e}");
+}
+
+#[test]
 fn nested_index_depth_is_limited() {
     let dir = tempfile::tempdir().unwrap();
     let mut f = Files::default();
