@@ -235,19 +235,23 @@ impl<'a> LayerReader<'a> {
     /// Read the rest of the stream, run every check, and return the stats.
     pub fn finish(mut self) -> Result<LayerStats, ArchiveError> {
         let mut buf = vec![0u8; 64 * 1024];
-        while self.verdict.is_none() {
-            if let Err(e) = self.read(&mut buf) {
-                if self.verdict.is_none() {
+        loop {
+            if let Some(v) = self.verdict.take() {
+                return v;
+            }
+            match self.read(&mut buf) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Read errors set a verdict, taken above.
+                Err(e) if self.verdict.is_some() => drop(e),
+                Err(e) => {
                     return Err(ArchiveError::LayerRead {
                         layer: self.layer.digest.clone(),
                         message: e.to_string(),
-                    });
+                    })
                 }
             }
         }
-        self.verdict
-            .take()
-            .unwrap_or_else(|| unreachable!("loop ends when a verdict exists"))
     }
 
     /// End of the decompressed stream: drain what the decoder left, then check.

@@ -4,6 +4,23 @@
 //! layout directory), [`Archive::select`] picks one image (by reference and platform) and
 //! verifies every JSON document on the way, and [`Archive::open_layer`] streams a layer's
 //! decompressed tar, verifying stored size and digest, diff_id and the unpacked budget.
+//!
+//! Rules worth knowing:
+//! * Outer tar: names are normalized (`./` stripped) and refused when absolute, with `..`, NUL,
+//!   non-UTF-8 or longer than `limits.max_path_len`; duplicates are refused; truncation and
+//!   anything but zero blocks after the end-of-archive marker are errors.
+//! * Link entries in the outer tar (older `docker save` writes `<id>/layer.tar` symlinks) are
+//!   resolved one hop inside the archive's own index to a regular entry, never on the host.
+//!   A layout directory is opened with `O_NOFOLLOW` on every component: symlinks are refused.
+//! * docker-save: `manifest.json` wins over `index.json` when both exist; the OCI half is only
+//!   cross-checked into [`Archive::warnings`]. Config names `blobs/sha256/<hex>` / `<hex>.json`
+//!   and layer names `blobs/sha256/<hex>` / `<hex>.tar` carry a digest that is verified; legacy
+//!   `<id>/layer.tar` carries none, so its [`LayerRef::digest`] is the diff_id and only the
+//!   decompressed content is checked.
+//! * OCI: nested indexes are followed up to `limits.max_index_depth`; manifests whose blobs are
+//!   absent and attestation entries are skipped; the default platform is [`Platform::host`].
+//!   `--image` accepts a reference (docker-normalized: `nginx`, `docker.io/library/nginx:latest`
+//!   and `localhost/nginx:latest` are equal), a bare OCI tag, or a manifest digest.
 
 pub mod compress;
 mod error;
@@ -253,13 +270,11 @@ impl Archive {
             };
             match Compression::sniff(&head[..n]) {
                 Compression::None => {}
-                c => {
-                    return Err(not(&format!(
-                        "it is {} compressed; hint: decompress it first",
-                        serde_json::to_string(&c)
-                            .unwrap_or_default()
-                            .trim_matches('"')
-                    )))
+                Compression::Gzip => {
+                    return Err(not("it is gzip compressed; hint: decompress it first"))
+                }
+                Compression::Zstd => {
+                    return Err(not("it is zstd compressed; hint: decompress it first"))
                 }
             }
             if n < 512 {
@@ -288,8 +303,8 @@ impl Archive {
             unpacked: AtomicU64::new(0),
             warnings: Mutex::new(Vec::new()),
         };
-        archive.has_manifest_json = archive.has_file("manifest.json");
-        archive.has_index_json = archive.has_file("index.json");
+        archive.has_manifest_json = archive.blob_present("manifest.json")?;
+        archive.has_index_json = archive.blob_present("index.json")?;
         if !archive.has_manifest_json && !archive.has_index_json {
             return Err(ArchiveError::NotAnArchive {
                 path: path.to_path_buf(),
@@ -319,13 +334,6 @@ impl Archive {
     }
 
     // ---- raw access ------------------------------------------------------------------------
-
-    fn has_file(&self, name: &str) -> bool {
-        match &self.source {
-            Source::Tar { entries, .. } => entries.get(name).is_some(),
-            Source::Dir { .. } => self.open_in_dir(name).is_ok(),
-        }
-    }
 
     /// Whether blob `name` exists; refusals (symlinks, special files) are errors.
     fn blob_present(&self, name: &str) -> Result<bool, ArchiveError> {
@@ -404,9 +412,16 @@ impl Archive {
     fn section(&self, name: &str) -> Result<Section<'_>, ArchiveError> {
         match &self.source {
             Source::Tar { file, entries } => {
-                let e = entries.get(name).ok_or_else(|| ArchiveError::MissingBlob {
+                let mut e = entries.get(name).ok_or_else(|| ArchiveError::MissingBlob {
                     name: name.to_owned(),
                 })?;
+                // Older `docker save` writes `<id>/layer.tar -> ../<id2>/layer.tar` for layers
+                // saved twice: follow one hop inside the archive's own index, never on disk.
+                if e.kind == EntryKind::Link {
+                    if let Some(t) = e.target.as_deref().and_then(|t| entries.get(t)) {
+                        e = t;
+                    }
+                }
                 if e.kind != EntryKind::File {
                     return Err(ArchiveError::NotRegular {
                         name: name.to_owned(),
@@ -564,7 +579,19 @@ impl Archive {
         let (entry, name) = match image {
             Some(wanted) => {
                 let mut hit = None;
-                'outer: for e in &entries {
+                // The image ID (config digest) selects too, as with `docker save <id>`.
+                if let Ok(id) = Digest::parse(wanted) {
+                    hit = entries
+                        .iter()
+                        .find(|e| {
+                            name::normalize_entry_name(e.config.as_bytes())
+                                .ok()
+                                .and_then(|n| digest_in_name(&n))
+                                .is_some_and(|d| d == id)
+                        })
+                        .map(|e| (e, e.repo_tags.iter().flatten().next().cloned()));
+                }
+                'outer: for e in entries.iter().filter(|_| hit.is_none()) {
                     for t in e.repo_tags.iter().flatten() {
                         if same_reference(t, wanted) || t == wanted {
                             hit = Some((e, Some(t.clone())));
@@ -804,10 +831,17 @@ impl Archive {
         let mut candidates = present;
         candidates.sort_by(|a, b| a.digest.cmp(&b.digest));
         candidates.dedup_by(|a, b| a.digest == b.digest);
+        // Entries without a platform: read it from the config. A broken or non-image entry
+        // (an artifact) drops out here; its error is reported only if nothing else matches.
+        let mut unreadable = None;
         for c in &mut candidates {
             if c.platform.is_none() {
-                let (_, config, _, _) = self.load_manifest(c)?;
-                c.platform = Some(platform_of_config(&config));
+                match self.load_manifest(c) {
+                    Ok((_, config, _, _)) => c.platform = Some(platform_of_config(&config)),
+                    Err(e) => {
+                        unreadable.get_or_insert(e);
+                    }
+                }
             }
         }
         let want = platform.cloned().unwrap_or_else(Platform::host);
@@ -828,10 +862,13 @@ impl Archive {
             .collect();
         let chosen = match matching.as_slice() {
             [] => {
+                if let Some(e) = unreadable {
+                    return Err(e);
+                }
                 return Err(ArchiveError::NoPlatformMatch {
                     wanted: want.to_string(),
                     available: all_platforms,
-                })
+                });
             }
             [one] => one.clone(),
             several => {

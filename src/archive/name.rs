@@ -130,7 +130,8 @@ pub fn normalize_reference(s: &str) -> Option<String> {
     Reference::parse(s).map(|r| r.to_string())
 }
 
-/// Whether two references name the same image (see [`Reference::match_key`]).
+/// Whether two references name the same image: `localhost/` counts as `docker.io`, so
+/// `nginx`, `docker.io/library/nginx:latest` and `localhost/nginx:latest` are equal.
 pub fn same_reference(a: &str, b: &str) -> bool {
     match (Reference::parse(a), Reference::parse(b)) {
         (Some(a), Some(b)) => a.match_key() == b.match_key(),

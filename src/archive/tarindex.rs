@@ -20,15 +20,19 @@ const BLOCK: u64 = 512;
 pub enum EntryKind {
     File,
     Dir,
-    /// Symlink or hardlink: never followed, refused when used as a blob.
+    /// Symlink or hardlink to another entry: resolved inside the index only (never on the
+    /// host), one hop, to a regular file.
     Link,
     /// Device, fifo, sparse file or unknown type.
     Other,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TarEntry {
     pub kind: EntryKind,
+    /// For links: the archive name the link points at, already resolved against the link's
+    /// directory; `None` when it points outside the archive.
+    pub target: Option<String>,
     /// Offset of the entry's data in the file.
     pub offset: u64,
     /// Size of the entry's data.
@@ -150,6 +154,8 @@ pub fn index(
     let mut pos: u64 = 0;
     let mut long_name: Option<Vec<u8>> = None;
     let mut pax_path: Option<Vec<u8>> = None;
+    let mut long_link: Option<Vec<u8>> = None;
+    let mut pax_link: Option<Vec<u8>> = None;
     let mut pax_size: Option<u64> = None;
     let truncated = |what: &str, offset: u64| ArchiveError::Truncated {
         path: path.to_path_buf(),
@@ -236,6 +242,7 @@ pub fn index(
                             for (k, v) in recs {
                                 match k.as_str() {
                                     "path" => pax_path = Some(v),
+                                    "linkpath" => pax_link = Some(v),
                                     "size" => {
                                         let s = std::str::from_utf8(&v)
                                             .ok()
@@ -247,7 +254,7 @@ pub fn index(
                                 }
                             }
                         }
-                        _ => {} // `K`: long link name, unused (links are never followed)
+                        _ => long_link = Some(cstr(&data).to_vec()),
                     }
                 }
                 pos = next;
@@ -279,6 +286,10 @@ pub fn index(
                 name.to_vec()
             }
         };
+        let raw_link: Vec<u8> = match (pax_link.take(), long_link.take()) {
+            (Some(l), _) | (None, Some(l)) => l,
+            (None, None) => cstr(&h[157..257]).to_vec(),
+        };
         let kind = match typeflag {
             b'0' | 0 | b'7' => EntryKind::File,
             b'5' => EntryKind::Dir,
@@ -302,8 +313,18 @@ pub fn index(
         }
         let name = normalize_entry_name(&raw_name)?;
         if !name.is_empty() {
+            let target = match typeflag {
+                // Hardlink names are archive names; symlinks are relative to their directory.
+                b'1' => link_target(b"", &raw_link),
+                b'2' => link_target(
+                    name.rsplit_once('/').map_or("", |(d, _)| d).as_bytes(),
+                    &raw_link,
+                ),
+                _ => None,
+            };
             let entry = TarEntry {
                 kind,
+                target,
                 offset: data_off,
                 size,
             };
@@ -316,6 +337,27 @@ pub fn index(
         }
         pos = next;
     }
+}
+
+/// Resolve a link target lexically inside the archive: `dir/target` with `.` and `..` applied,
+/// `None` if it is absolute, not UTF-8, or climbs above the archive root.
+fn link_target(dir: &[u8], target: &[u8]) -> Option<String> {
+    if target.is_empty() || target.starts_with(b"/") || target.contains(&0) {
+        return None;
+    }
+    let dir = std::str::from_utf8(dir).ok()?;
+    let target = std::str::from_utf8(target).ok()?;
+    let mut parts: Vec<&str> = dir.split('/').filter(|c| !c.is_empty()).collect();
+    for c in target.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            c => parts.push(c),
+        }
+    }
+    Some(parts.join("/"))
 }
 
 #[cfg(test)]
@@ -333,6 +375,24 @@ mod tests {
             (&[0xff, 0, 0][..], None),
         ] {
             assert_eq!(parse_number(field), want, "{field:?}");
+        }
+    }
+
+    #[test]
+    fn link_targets() {
+        for (dir, target, want) in [
+            ("abc", "../x.tar", Some("x.tar")),
+            ("a/b", "../c/./d", Some("a/c/d")),
+            ("", "blobs/sha256/x", Some("blobs/sha256/x")),
+            ("abc", "../../etc/passwd", None),
+            ("abc", "/etc/passwd", None),
+            ("abc", "", None),
+        ] {
+            assert_eq!(
+                link_target(dir.as_bytes(), target.as_bytes()).as_deref(),
+                want,
+                "{dir} {target}"
+            );
         }
     }
 

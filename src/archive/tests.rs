@@ -408,7 +408,7 @@ fn oci_directory_refuses_symlinks() {
     std::fs::rename(&idx, dir2.path().join("real-index.json")).unwrap();
     std::os::unix::fs::symlink(dir2.path().join("real-index.json"), &idx).unwrap();
     let e = open(&root2).unwrap_err();
-    assert!(matches!(e, ArchiveError::NotAnArchive { .. }), "{e}");
+    assert!(matches!(e, ArchiveError::DirPath { .. }), "{e}");
 }
 
 #[test]
@@ -489,6 +489,33 @@ fn index_listing_missing_platform_blobs_picks_the_present_one() {
         .select(None, Some(&Platform::parse("linux/amd64").unwrap()))
         .unwrap();
     assert_eq!(img.layers.len(), 2);
+}
+
+#[test]
+fn broken_artifact_entry_does_not_hide_the_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut f = Files::default();
+    let (md, ms) = oci_image(&mut f, &simple_layers(), "amd64");
+    // An artifact manifest whose config blob was not saved.
+    let missing = Digest::of_bytes(b"missing config");
+    let art = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": desc("application/vnd.example.config", &missing, 14), "layers": []});
+    let (ad, asz) = f.blob(serde_json::to_vec(&art).unwrap());
+    f.add(
+        "index.json",
+        index_json(vec![
+            desc(OCI_MANIFEST, &ad, asz),
+            desc(OCI_MANIFEST, &md, ms),
+        ]),
+    );
+    let a = open(&f.write_tar(&dir)).unwrap();
+    let img = a
+        .select(None, Some(&Platform::parse("linux/amd64").unwrap()))
+        .unwrap();
+    assert_eq!(img.layers.len(), 2);
+    // Asked for by digest, the artifact's own error shows.
+    let e = a.select(Some(&ad.to_string()), None).unwrap_err();
+    assert!(matches!(e, ArchiveError::MissingBlob { .. }), "{e}");
 }
 
 #[test]
@@ -578,6 +605,14 @@ fn several_images_need_a_selector() {
         a.select(Some("y:2"), None).unwrap().name.as_deref(),
         Some("docker.io/library/y:2")
     );
+    // By image ID (config digest): both entries share the config here, the first wins.
+    let id = a.select(Some("x:1"), None).unwrap().config_digest;
+    let img = a.select(Some(&id.to_string()), None).unwrap();
+    assert_eq!(img.name.as_deref(), Some("docker.io/library/x:1"));
+    let e = a
+        .select(Some(&Digest::of_bytes(b"no").to_string()), None)
+        .unwrap_err();
+    assert!(matches!(e, ArchiveError::NoImageMatch { .. }), "{e}");
 }
 
 // ---- compression ------------------------------------------------------------------------------
@@ -879,33 +914,91 @@ fn duplicate_entries_are_refused() {
     );
 }
 
-#[test]
-fn link_entries_are_not_blobs() {
-    // The manifest blob becomes a symlink entry to a regular copy.
+/// The OCI layout as a tar where the manifest blob is a link entry to `target` (written as a
+/// regular entry named `copy` first, so links may point at it).
+fn manifest_as_link(kind: tar::EntryType, target: &str) -> Vec<u8> {
     let f = oci_layout(&simple_layers());
     let index: Value = serde_json::from_slice(f.get("index.json")).unwrap();
     let md = Digest::parse(index["manifests"][0]["digest"].as_str().unwrap()).unwrap();
     let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(f.get(&blob_name(&md)).len() as u64);
+    h.set_mode(0o644);
+    b.append_data(&mut h, "copy", f.get(&blob_name(&md)))
+        .unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_size(0);
+    h.set_entry_type(tar::EntryType::Symlink);
+    b.append_link(&mut h, "link-to-copy", "copy").unwrap();
     for (name, data) in &f.0 {
         let mut h = tar::Header::new_gnu();
         h.set_mode(0o644);
         if *name == blob_name(&md) {
             h.set_size(0);
-            h.set_entry_type(tar::EntryType::Symlink);
-            b.append_link(&mut h, name, "../../copy").unwrap();
-            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(kind);
+            b.append_link(&mut h, name, target).unwrap();
+        } else {
             h.set_size(data.len() as u64);
-            h.set_mode(0o644);
-            b.append_data(&mut h, "copy", &data[..]).unwrap();
+            b.append_data(&mut h, name, &data[..]).unwrap();
+        }
+    }
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn link_entries_resolve_inside_the_archive_only() {
+    use tar::EntryType::{Link, Symlink};
+    for (kind, target, ok) in [
+        (Symlink, "../../copy", true),
+        (Link, "copy", true),
+        (Link, "./copy", true),
+        // Escapes, absolute targets, missing targets and chains are refused.
+        (Symlink, "../../../copy", false),
+        (Symlink, "/copy", false),
+        (Symlink, "../../nothing", false),
+        (Symlink, "../../link-to-copy", false),
+        (Link, "link-to-copy", false),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write_file(&dir, &manifest_as_link(kind, target));
+        let r = open(&p).unwrap().select(None, None);
+        match (ok, r) {
+            (true, Ok(img)) => assert_eq!(img.layers.len(), 2),
+            (false, Err(e)) => assert!(
+                matches!(e, ArchiveError::NotRegular { .. }),
+                "{target}: {e}"
+            ),
+            (_, r) => panic!("{kind:?} {target}: {:?}", r.map(|i| i.config_digest)),
+        }
+    }
+}
+
+#[test]
+fn legacy_symlinked_layer_tar() {
+    // `docker save` before 25 links a layer saved twice: `<id2>/layer.tar -> ../<id1>/layer.tar`.
+    let l = layer(Compression::None, &[("a", b"same")]);
+    let f = docker_legacy(&[l.clone(), l], &["t:1"]);
+    let m: Value = serde_json::from_slice(f.get("manifest.json")).unwrap();
+    let first = m[0]["Layers"][0].as_str().unwrap().to_owned();
+    let second = m[0]["Layers"][1].as_str().unwrap().to_owned();
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in &f.0 {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        if *name == second {
+            h.set_size(0);
+            h.set_entry_type(tar::EntryType::Symlink);
+            let target = format!("../{first}");
+            b.append_link(&mut h, name, &target).unwrap();
         } else {
             h.set_size(data.len() as u64);
             b.append_data(&mut h, name, &data[..]).unwrap();
         }
     }
     let dir = tempfile::tempdir().unwrap();
-    let p = write_file(&dir, &b.into_inner().unwrap());
-    let e = open(&p).unwrap().select(None, None).unwrap_err();
-    assert!(matches!(e, ArchiveError::NotRegular { .. }), "{e}");
+    let a = open(&write_file(&dir, &b.into_inner().unwrap())).unwrap();
+    let img = a.select(None, None).unwrap();
+    assert_eq!(read_all(&a, &img).unwrap().len(), 2);
 }
 
 #[test]
@@ -1012,9 +1105,9 @@ fn long_names_and_pax_paths_are_indexed() {
     let dir = tempfile::tempdir().unwrap();
     let bytes = b.into_inner().unwrap();
     let a = open(&write_file(&dir, &bytes)).unwrap();
-    assert!(a.has_file(&long));
-    assert!(a.has_file(&pax_name));
-    assert!(!a.has_file("placeholder"));
+    assert!(a.blob_present(&long).unwrap());
+    assert!(a.blob_present(&pax_name).unwrap());
+    assert!(!a.blob_present("placeholder").unwrap());
     let limits = Limits {
         max_path_len: 100,
         ..Limits::default()
