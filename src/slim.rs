@@ -361,7 +361,6 @@ pub fn slim(cfg: &SlimConfig, progress: &dyn Progress) -> Result<SlimOutcome> {
         report.verify = Some(vr);
     }
 
-    phases.end();
     closure_warnings.sort();
     closure_warnings.dedup();
     report.warnings.extend(closure_warnings);
@@ -392,6 +391,9 @@ pub fn slim(cfg: &SlimConfig, progress: &dyn Progress) -> Result<SlimOutcome> {
         ));
     }
     report.kept = kept_paths(tree, &closure);
+    phases.start("cleanup");
+    drop(loaded);
+    phases.end();
     report.timings = phases.done.clone();
     report.total_ms = phases.total().as_millis() as u64;
     let strict_fail = matches!((&cfg.verify, verified), (Some(v), Some(false)) if v.strict);
