@@ -615,8 +615,9 @@ fn build_filter(mode: IdMode) -> Vec<libc::sock_filter> {
 #[derive(Default)]
 struct Shared {
     app: Option<Pid>,
-    app_exec: bool,
-    app_exit: Option<Status>,
+    /// Processes that completed an exec. A new child's events may arrive before its parent's
+    /// fork event names it, so the app's exec and exit are looked up once the app is known.
+    execd: std::collections::HashSet<i32>,
     init_forks: Vec<Pid>,
     exits: HashMap<i32, Status>,
     /// Live traced threads other than the init.
@@ -624,6 +625,15 @@ struct Shared {
     init_exited: bool,
     setup_error: Option<(i32, i32)>,
     too_many: bool,
+}
+
+impl Shared {
+    fn app_exec(&self) -> bool {
+        self.app.is_some_and(|a| self.execd.contains(&a.as_raw()))
+    }
+    fn app_exit(&self) -> Option<Status> {
+        self.app.and_then(|a| self.exits.get(&a.as_raw()).copied())
+    }
 }
 
 struct Ctl {
@@ -912,7 +922,7 @@ impl ControlCtx {
         };
         let deadline = self.deadline();
         let started = self.ctl.wait_until(deadline, |s| {
-            s.app_exec || s.app_exit.is_some() || s.setup_error.is_some() || s.init_exited
+            s.app_exec() || s.app_exit().is_some() || s.setup_error.is_some() || s.init_exited
         });
         let bad = {
             let s = self.ctl.lock();
@@ -961,7 +971,7 @@ impl ControlCtx {
             }
         } else {
             timed_out = !self.ctl.wait_until(deadline, |s| {
-                s.app_exit.is_some() || s.init_exited || s.too_many
+                s.app_exit().is_some() || s.init_exited || s.too_many
             });
         }
         if !timed_out && !sys::interrupted() {
@@ -976,7 +986,7 @@ impl ControlCtx {
         }
         let (app, app_exit) = {
             let s = self.ctl.lock();
-            (s.app, s.app_exit)
+            (s.app, s.app_exit())
         };
         out.exit = match app_exit {
             Some(Status::Exited(c)) => ExitInfo::Exited(c),
@@ -987,7 +997,7 @@ impl ControlCtx {
                     let _ = sys::kill(a, libc::SIGTERM);
                     let grace = (Instant::now() + STOP_GRACE).min(deadline);
                     self.ctl
-                        .wait_until(grace, |s| s.app_exit.is_some() && s.live == 0);
+                        .wait_until(grace, |s| s.app_exit().is_some() && s.live == 0);
                 }
                 ExitInfo::StoppedByUs
             }
@@ -1283,11 +1293,10 @@ fn run_in(
                 }
                 g.init_forks.push(child);
             }
-            Event::Exec { pid } if Some(pid) == g.app => g.app_exec = true,
+            Event::Exec { pid } => {
+                g.execd.insert(pid.as_raw());
+            }
             Event::TraceeExit { pid, status } => {
-                if Some(pid) == g.app {
-                    g.app_exit = Some(status);
-                }
                 if pid == init {
                     g.init_exited = true;
                     init_alive = false;

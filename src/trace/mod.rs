@@ -194,8 +194,12 @@ impl Tracer {
             libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE => {
                 if let Ok(child) = ptrace::getevent(pid) {
                     let child = Pid::from_raw(child as i32);
+                    // The child may have reported (even exec'd) before this event: keep what
+                    // it has; otherwise it runs the parent's executable until it execs.
                     let exe = self.threads.get(&pid.as_raw()).and_then(|t| t.exe.clone());
-                    self.threads.entry(child.as_raw()).or_default().exe = exe;
+                    self.threads
+                        .entry(child.as_raw())
+                        .or_insert(ThreadState { exe });
                     out = Event::NewTracee {
                         parent: pid,
                         child,
