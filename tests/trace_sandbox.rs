@@ -555,6 +555,32 @@ fn strace_agrees_on_files() {
     assert!(checked >= 4, "too few strace lines checked: {text}");
 }
 
+#[test]
+fn signals_are_reinjected() {
+    if !supported() {
+        return;
+    }
+    let d = tempdir();
+    let lower = multi_root(d.path());
+    let o = sandbox::run(&spec(&lower, &["multi", "signals"])).expect("run");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "usr1=1 rt=1\n");
+    assert_eq!(o.exit, ExitInfo::Exited(0));
+}
+
+#[test]
+fn group_stop_and_continue() {
+    if !supported() {
+        return;
+    }
+    let d = tempdir();
+    let lower = multi_root(d.path());
+    let mut s = spec(&lower, &["multi", "stop"]);
+    s.timeout = Duration::from_secs(10);
+    let o = sandbox::run(&s).expect("run");
+    assert_eq!(o.exit, ExitInfo::Exited(6));
+    assert!(has_path(&o, "/data/after-stop"));
+}
+
 /// As root, run this whole test binary again as the unprivileged users `tester` (subordinate
 /// ids) and `tester2` (no subordinate ids: single-id mode) when they exist.
 #[test]
