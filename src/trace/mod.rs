@@ -84,6 +84,8 @@ struct ThreadState {
 /// The ptrace loop state. Must be used from the thread that seized the tracees.
 pub struct Tracer {
     root_prefix: Vec<u8>,
+    /// Our own executable: forks of oci-slim that have not exec'd yet show it; reported as "".
+    self_exe: Vec<u8>,
     threads: HashMap<i32, ThreadState>,
     observations: Vec<Observation>,
     seen: HashSet<u64>,
@@ -105,6 +107,9 @@ impl Tracer {
     pub fn new(root_prefix: &[u8]) -> Self {
         Tracer {
             root_prefix: root_prefix.to_vec(),
+            self_exe: std::fs::read_link("/proc/self/exe")
+                .map(|p| p.as_os_str().as_bytes().to_vec())
+                .unwrap_or_default(),
             threads: HashMap::new(),
             observations: Vec::new(),
             seen: HashSet::new(),
@@ -267,6 +272,7 @@ impl Tracer {
         }
         let e = self
             .proc_link(pid, "exe")
+            .filter(|b| *b != self.self_exe)
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default();
         if let Some(t) = self.threads.get_mut(&pid.as_raw()) {
