@@ -1318,6 +1318,10 @@ fn run_in(
                 break;
             }
         };
+        if ev == Event::Handled && tracer.live() <= MAX_TRACEES {
+            // A path stop or a signal: nothing the control thread waits for.
+            continue;
+        }
         let mut g = ctl.lock();
         match ev {
             Event::NewTracee {
