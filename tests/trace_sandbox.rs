@@ -150,11 +150,19 @@ fn batch_exit_status_stdout_and_paths() {
     }
     let d = tempdir();
     let lower = static_root(d.path(), "batch");
-    let o = sandbox::run(&spec(&lower, &["batch", "7"])).expect("run");
+    let mut s = spec(&lower, &["batch", "7"]);
+    // exec commands of a batch job run after the app exited
+    s.exec_cmds = vec![vec!["/bin/batch".into(), "9".into()]];
+    let o = sandbox::run(&s).expect("run");
+    assert_eq!(
+        o.exec_results,
+        vec![(vec!["/bin/batch".into(), "9".into()], 9)]
+    );
     eprintln!("{:#?}", paths(&o));
     assert_eq!(o.exit, ExitInfo::Exited(7));
-    assert_eq!(String::from_utf8_lossy(&o.stdout), "abs=hello\n");
-    assert_eq!(String::from_utf8_lossy(&o.stderr), "to-stderr\n");
+    // app output, then the exec command's output
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "abs=hello\nabs=hello\n");
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "to-stderr\nto-stderr\n");
     for p in [
         "/bin/batch",
         "/data/abs.txt",
@@ -545,4 +553,91 @@ fn strace_agrees_on_files() {
         );
     }
     assert!(checked >= 4, "too few strace lines checked: {text}");
+}
+
+#[test]
+fn signals_are_reinjected() {
+    if !supported() {
+        return;
+    }
+    let d = tempdir();
+    let lower = multi_root(d.path());
+    let o = sandbox::run(&spec(&lower, &["multi", "signals"])).expect("run");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "usr1=1 rt=1\n");
+    assert_eq!(o.exit, ExitInfo::Exited(0));
+}
+
+#[test]
+fn group_stop_and_continue() {
+    if !supported() {
+        return;
+    }
+    let d = tempdir();
+    let lower = multi_root(d.path());
+    let mut s = spec(&lower, &["multi", "stop"]);
+    s.timeout = Duration::from_secs(10);
+    let o = sandbox::run(&s).expect("run");
+    assert_eq!(o.exit, ExitInfo::Exited(6));
+    assert!(has_path(&o, "/data/after-stop"));
+}
+
+/// As root, run this whole test binary again as the unprivileged users `tester` (subordinate
+/// ids) and `tester2` (no subordinate ids: single-id mode) when they exist.
+#[test]
+fn unprivileged_variants() {
+    if !nix::unistd::geteuid().is_root() || std::env::var_os("OCI_SLIM_NESTED").is_some() {
+        eprintln!("SKIP: not root, or already the unprivileged run");
+        return;
+    }
+    if !supported() {
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let mut ran = 0;
+    for user in ["tester", "tester2"] {
+        if nix::unistd::User::from_name(user).ok().flatten().is_none() {
+            eprintln!("SKIP: user `{user}` does not exist (useradd -m {user})");
+            continue;
+        }
+        let base = |c: &mut Command| {
+            c.args([
+                &format!("--reuid={user}"),
+                &format!("--regid={user}"),
+                "--init-groups",
+            ]);
+        };
+        let mut probe = Command::new("setpriv");
+        base(&mut probe);
+        let readable = probe
+            .arg("test")
+            .arg("-x")
+            .arg(&exe)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !readable {
+            eprintln!(
+                "SKIP: `{}` is not executable by `{user}` (chmod -R o+rX target)",
+                exe.display()
+            );
+            continue;
+        }
+        let mut c = Command::new("setpriv");
+        base(&mut c);
+        let out = c
+            .arg(&exe)
+            .args(["--skip", "unprivileged_variants", "--test-threads", "4"])
+            .env("OCI_SLIM_NESTED", "1")
+            .current_dir("/tmp")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "as {user}:\n{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("test result: ok"), "{text}");
+        ran += 1;
+    }
+    eprintln!("unprivileged runs: {ran}");
 }

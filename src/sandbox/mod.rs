@@ -190,17 +190,27 @@ pub fn helper_main() -> Option<std::process::ExitCode> {
     Some(std::process::ExitCode::from(2))
 }
 
-/// Check early that user namespaces can be created (in a forked, single-threaded child).
+/// Check early that user namespaces can be created (in a forked, single-threaded child) and
+/// that a child can be traced.
 pub fn check_support() -> Result<(), SandboxError> {
-    match sys::probe_userns() {
-        Ok(0) => Ok(()),
-        Ok(e) => Err(SandboxError::UserNamespace {
+    let fork_err = |errno| SandboxError::Sys {
+        what: "fork",
+        errno,
+    };
+    match sys::probe_userns().map_err(fork_err)? {
+        0 => {}
+        e => {
+            return Err(SandboxError::UserNamespace {
+                errno: Errno::from_raw(e),
+            })
+        }
+    }
+    match sys::probe_ptrace().map_err(fork_err)? {
+        0 => Ok(()),
+        e => Err(SandboxError::Trace(trace::TraceError::Seize {
+            pid: 0,
             errno: Errno::from_raw(e),
-        }),
-        Err(errno) => Err(SandboxError::Sys {
-            what: "fork",
-            errno,
-        }),
+        })),
     }
 }
 
@@ -615,8 +625,9 @@ fn build_filter(mode: IdMode) -> Vec<libc::sock_filter> {
 #[derive(Default)]
 struct Shared {
     app: Option<Pid>,
-    app_exec: bool,
-    app_exit: Option<Status>,
+    /// Processes that completed an exec. A new child's events may arrive before its parent's
+    /// fork event names it, so the app's exec and exit are looked up once the app is known.
+    execd: std::collections::HashSet<i32>,
     init_forks: Vec<Pid>,
     exits: HashMap<i32, Status>,
     /// Live traced threads other than the init.
@@ -624,6 +635,15 @@ struct Shared {
     init_exited: bool,
     setup_error: Option<(i32, i32)>,
     too_many: bool,
+}
+
+impl Shared {
+    fn app_exec(&self) -> bool {
+        self.app.is_some_and(|a| self.execd.contains(&a.as_raw()))
+    }
+    fn app_exit(&self) -> Option<Status> {
+        self.app.and_then(|a| self.exits.get(&a.as_raw()).copied())
+    }
 }
 
 struct Ctl {
@@ -659,7 +679,7 @@ impl Ctl {
 
 struct ControlCtx {
     ctl: Arc<Ctl>,
-    init: Pid,
+    init: Arc<sys::PidFd>,
     ctrl_w: OwnedFd,
     user_ns: OwnedFd,
     net_ns: OwnedFd,
@@ -912,7 +932,7 @@ impl ControlCtx {
         };
         let deadline = self.deadline();
         let started = self.ctl.wait_until(deadline, |s| {
-            s.app_exec || s.app_exit.is_some() || s.setup_error.is_some() || s.init_exited
+            s.app_exec() || s.app_exit().is_some() || s.setup_error.is_some() || s.init_exited
         });
         let bad = {
             let s = self.ctl.lock();
@@ -961,7 +981,7 @@ impl ControlCtx {
             }
         } else {
             timed_out = !self.ctl.wait_until(deadline, |s| {
-                s.app_exit.is_some() || s.init_exited || s.too_many
+                s.app_exit().is_some() || s.init_exited || s.too_many
             });
         }
         if !timed_out && !sys::interrupted() {
@@ -976,18 +996,21 @@ impl ControlCtx {
         }
         let (app, app_exit) = {
             let s = self.ctl.lock();
-            (s.app, s.app_exit)
+            (s.app, s.app_exit())
         };
         out.exit = match app_exit {
             Some(Status::Exited(c)) => ExitInfo::Exited(c),
             Some(Status::Signaled(n)) => ExitInfo::Signaled(n),
             None if timed_out || Instant::now() >= deadline => ExitInfo::TimedOut,
             None => {
-                if let Some(a) = app {
-                    let _ = sys::kill(a, libc::SIGTERM);
+                // A pidfd opened while the tracer has not seen the app's exit refers to the
+                // app: the tracer is told of a tracee's death before its parent can reap it.
+                let app_fd = app.and_then(|a| sys::PidFd::open(a).ok());
+                if let Some(fd) = app_fd.filter(|_| self.ctl.lock().app_exit().is_none()) {
+                    let _ = fd.signal(libc::SIGTERM);
                     let grace = (Instant::now() + STOP_GRACE).min(deadline);
                     self.ctl
-                        .wait_until(grace, |s| s.app_exit.is_some() && s.live == 0);
+                        .wait_until(grace, |s| s.app_exit().is_some() && s.live == 0);
                 }
                 ExitInfo::StoppedByUs
             }
@@ -1001,7 +1024,7 @@ impl ControlCtx {
     fn finish(self, mut out: ControlOut) -> ControlOut {
         out.interrupted = sys::interrupted();
         // Killing the init kills the whole PID namespace.
-        let _ = sys::kill(self.init, libc::SIGKILL);
+        let _ = self.init.signal(libc::SIGKILL);
         drop(self.ctrl_w);
         let d = Instant::now() + Duration::from_secs(30);
         self.ctl.wait_until(d, |s| s.init_exited);
@@ -1042,6 +1065,13 @@ impl Drop for KillOnDrop {
             let _ = sys::kill(p, libc::SIGKILL);
             let _ = nix::sys::wait::waitpid(p, None);
         }
+    }
+}
+
+struct KillInitOnDrop(Arc<sys::PidFd>);
+impl Drop for KillInitOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.signal(libc::SIGKILL);
     }
 }
 
@@ -1206,6 +1236,16 @@ fn run_in(
         return Err(e.into());
     }
     tracer.set_exe(init, "");
+    let init_fd = match sys::PidFd::open(init) {
+        Ok(fd) => Arc::new(fd),
+        Err(errno) => {
+            let _ = sys::kill(init, libc::SIGKILL);
+            return Err(SandboxError::Sys {
+                what: "opening a pidfd for the sandbox init",
+                errno,
+            });
+        }
+    };
     let ns = |n: &str| -> Result<OwnedFd, SandboxError> {
         std::fs::File::open(format!("/proc/{}/ns/{n}", init.as_raw()))
             .map(OwnedFd::from)
@@ -1249,7 +1289,7 @@ fn run_in(
     };
     let control = ControlCtx {
         ctl: ctl.clone(),
-        init,
+        init: init_fd.clone(),
         ctrl_w,
         user_ns,
         net_ns,
@@ -1257,7 +1297,14 @@ fn run_in(
         spec: spec.clone(),
         start,
     };
-    let control_thread = std::thread::spawn(move || control.run());
+    let control_thread = {
+        let guard = KillInitOnDrop(init_fd.clone());
+        std::thread::spawn(move || {
+            // Even if the control logic panics, the init dies and the ptrace loop ends.
+            let _guard = guard;
+            control.run()
+        })
+    };
 
     let mut init_alive = true;
     let mut loop_err = None;
@@ -1267,10 +1314,14 @@ fn run_in(
             Ok(None) => break,
             Err(e) => {
                 loop_err = Some(e);
-                let _ = sys::kill(init, libc::SIGKILL);
+                let _ = init_fd.signal(libc::SIGKILL);
                 break;
             }
         };
+        if ev == Event::Handled && tracer.live() <= MAX_TRACEES {
+            // A path stop or a signal: nothing the control thread waits for.
+            continue;
+        }
         let mut g = ctl.lock();
         match ev {
             Event::NewTracee {
@@ -1283,11 +1334,10 @@ fn run_in(
                 }
                 g.init_forks.push(child);
             }
-            Event::Exec { pid } if Some(pid) == g.app => g.app_exec = true,
+            Event::Exec { pid } => {
+                g.execd.insert(pid.as_raw());
+            }
             Event::TraceeExit { pid, status } => {
-                if Some(pid) == g.app {
-                    g.app_exit = Some(status);
-                }
                 if pid == init {
                     g.init_exited = true;
                     init_alive = false;
@@ -1302,10 +1352,10 @@ fn run_in(
         g.live = tracer.live().saturating_sub(usize::from(init_alive));
         if tracer.live() > MAX_TRACEES && !g.too_many {
             g.too_many = true;
-            let _ = sys::kill(init, libc::SIGKILL);
+            let _ = init_fd.signal(libc::SIGKILL);
         }
         if sys::interrupted() {
-            let _ = sys::kill(init, libc::SIGKILL);
+            let _ = init_fd.signal(libc::SIGKILL);
         }
         ctl.cond.notify_all();
     }

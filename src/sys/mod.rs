@@ -843,3 +843,62 @@ pub fn wait_pid(pid: Pid, nohang: bool) -> Result<Option<c_int>, Errno> {
         return Ok((r != 0).then_some(status));
     }
 }
+
+/// A pidfd: signals sent through it never reach a process that reused the pid.
+pub struct PidFd(std::os::fd::OwnedFd);
+
+impl PidFd {
+    pub fn open(pid: Pid) -> Result<Self, Errno> {
+        // SAFETY: pidfd_open takes a pid and flags, no memory.
+        let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0 as c_ulong) };
+        if r < 0 {
+            return Err(Errno::last());
+        }
+        // SAFETY: the kernel returned a fresh descriptor that nothing else owns.
+        Ok(PidFd(unsafe {
+            <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(r as RawFd)
+        }))
+    }
+
+    pub fn signal(&self, sig: c_int) -> Result<(), Errno> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: pidfd_send_signal with a NULL siginfo.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.0.as_raw_fd(),
+                sig,
+                std::ptr::null::<libc::siginfo_t>(),
+                0 as c_ulong,
+            )
+        };
+        Errno::result(r).map(drop)
+    }
+}
+
+/// Check that a child can be attached with `PTRACE_SEIZE` (Yama, seccomp or LSM rules may
+/// forbid it). Returns the errno of the attach (0 = works).
+pub fn probe_ptrace() -> Result<i32, Errno> {
+    // SAFETY: the child only sleeps until killed.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(Errno::last());
+    }
+    if pid == 0 {
+        // SAFETY: raw syscalls then _exit in the forked child.
+        unsafe {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as c_ulong, 0, 0, 0);
+            loop {
+                libc::pause();
+            }
+        }
+    }
+    let child = Pid::from_raw(pid);
+    let r = match nix::sys::ptrace::seize(child, nix::sys::ptrace::Options::empty()) {
+        Ok(()) => 0,
+        Err(e) => e as i32,
+    };
+    let _ = kill(child, libc::SIGKILL);
+    let _ = wait_pid(child, false);
+    Ok(r)
+}

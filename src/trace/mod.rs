@@ -84,6 +84,8 @@ struct ThreadState {
 /// The ptrace loop state. Must be used from the thread that seized the tracees.
 pub struct Tracer {
     root_prefix: Vec<u8>,
+    /// Our own executable: forks of oci-slim that have not exec'd yet show it; reported as "".
+    self_exe: Vec<u8>,
     threads: HashMap<i32, ThreadState>,
     observations: Vec<Observation>,
     seen: HashSet<u64>,
@@ -105,6 +107,9 @@ impl Tracer {
     pub fn new(root_prefix: &[u8]) -> Self {
         Tracer {
             root_prefix: root_prefix.to_vec(),
+            self_exe: std::fs::read_link("/proc/self/exe")
+                .map(|p| p.as_os_str().as_bytes().to_vec())
+                .unwrap_or_default(),
             threads: HashMap::new(),
             observations: Vec::new(),
             seen: HashSet::new(),
@@ -194,8 +199,12 @@ impl Tracer {
             libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE => {
                 if let Ok(child) = ptrace::getevent(pid) {
                     let child = Pid::from_raw(child as i32);
+                    // The child may have reported (even exec'd) before this event: keep what
+                    // it has; otherwise it runs the parent's executable until it execs.
                     let exe = self.threads.get(&pid.as_raw()).and_then(|t| t.exe.clone());
-                    self.threads.entry(child.as_raw()).or_default().exe = exe;
+                    self.threads
+                        .entry(child.as_raw())
+                        .or_insert(ThreadState { exe });
                     out = Event::NewTracee {
                         parent: pid,
                         child,
@@ -263,6 +272,7 @@ impl Tracer {
         }
         let e = self
             .proc_link(pid, "exe")
+            .filter(|b| *b != self.self_exe)
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default();
         if let Some(t) = self.threads.get_mut(&pid.as_raw()) {

@@ -23,6 +23,10 @@ static void *thread_exec(void *arg) {
     _exit(99);
 }
 
+static volatile sig_atomic_t got_usr1, got_rt;
+static void on_usr1(int s) { (void)s; got_usr1 = 1; }
+static void on_rt(int s) { (void)s; got_rt = 1; }
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "";
     if (!strcmp(mode, "thread-exec")) {
@@ -104,6 +108,28 @@ int main(int argc, char **argv) {
         struct sockaddr_un { sa_family_t f; char p[108]; } a = {AF_UNIX, "/run/app.sock"};
         int r = connect(s, (struct sockaddr *)&a, sizeof a);
         return r == 0;
+    } else if (!strcmp(mode, "signals")) {
+        // signal-delivery-stops must be re-injected, real-time signals included
+        signal(SIGUSR1, on_usr1);
+        signal(SIGRTMIN + 1, on_rt);
+        raise(SIGUSR1);
+        raise(SIGRTMIN + 1);
+        printf("usr1=%d rt=%d\n", (int)got_usr1, (int)got_rt);
+        return got_usr1 && got_rt ? 0 : 1;
+    } else if (!strcmp(mode, "stop")) {
+        // group-stop of a child, continued by its parent
+        pid_t p = fork();
+        if (p == 0) {
+            raise(SIGSTOP);
+            open("/data/after-stop", O_RDONLY);
+            _exit(6);
+        }
+        int st = 0;
+        waitpid(p, &st, WUNTRACED);
+        if (!WIFSTOPPED(st)) return 1;
+        kill(p, SIGCONT);
+        waitpid(p, &st, 0);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 2;
     }
     fprintf(stderr, "unknown mode %s\n", mode);
     return 2;
