@@ -56,6 +56,8 @@ pub struct Loaded {
     pub stats: FlattenStats,
     pub layers: Vec<LayerInfo>,
     pub archive_bytes: u64,
+    /// Non-fatal findings about the input (e.g. the OCI half of a docker save disagrees).
+    pub warnings: Vec<String>,
 }
 
 /// What `inspect` shows of a layer.
@@ -496,11 +498,25 @@ pub fn exit_text(e: &ExitInfo) -> String {
     }
 }
 
+/// How the image's users were mapped, in words.
+pub fn id_mode_text(m: &sandbox::IdMode) -> String {
+    match m {
+        sandbox::IdMode::SubidRange { count } => {
+            format!("mapped to a subordinate id range of {count} ids (user switches are real)")
+        }
+        sandbox::IdMode::SingleIdFaked => {
+            "single id: uid/gid changes and chown succeed without effect (no /etc/subuid range)"
+                .into()
+        }
+        sandbox::IdMode::RootRange => "run as root: image ids mapped to a private id range".into(),
+    }
+}
+
 fn run_report(o: &RunOutcome) -> RunReport {
     RunReport {
         traced: true,
         exit: Some(exit_text(&o.exit)),
-        id_mode: Some(format!("{:?}", o.id_mode)),
+        id_mode: Some(id_mode_text(&o.id_mode)),
         probes: o
             .probes
             .iter()
@@ -518,6 +534,7 @@ fn run_report(o: &RunOutcome) -> RunReport {
 }
 
 fn warn_about_run(report: &mut Report, o: &RunOutcome, spec: &RunSpec) {
+    report.warnings.extend(o.warnings.iter().cloned());
     for p in o.probes.iter().filter(|p| !p.ok) {
         report
             .warnings

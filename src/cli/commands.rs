@@ -404,7 +404,7 @@ pub fn trace_cmd(a: &TraceArgs, g: &GlobalArgs) -> Result<u8> {
             .collect();
         let v = serde_json::json!({
             "exit": slim::exit_text(&outcome.exit),
-            "id_mode": format!("{:?}", outcome.id_mode),
+            "id_mode": slim::id_mode_text(&outcome.id_mode),
             "probes": outcome.probes.iter().map(|p| serde_json::json!({"name": p.name, "ok": p.ok, "detail": p.detail})).collect::<Vec<_>>(),
             "exec_results": outcome.exec_results,
             "observations": outcome.observations.len(),
@@ -429,7 +429,7 @@ pub fn trace_cmd(a: &TraceArgs, g: &GlobalArgs) -> Result<u8> {
             }
         }
         println!("exit: {}", slim::exit_text(&outcome.exit));
-        println!("users: {:?}", outcome.id_mode);
+        println!("users: {}", slim::id_mode_text(&outcome.id_mode));
         for p in &outcome.probes {
             println!(
                 "probe {}: {} ({})",

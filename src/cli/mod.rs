@@ -43,3 +43,58 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
+
+/// `error: outer: inner: root cause` on one line, then each `hint:` line. Messages that repeat
+/// their source's text are not repeated; untrusted text is sanitized.
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut hints: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let msg = cause.to_string();
+        let mut head = String::new();
+        for line in msg.lines() {
+            let line = line.trim();
+            if line.starts_with("hint:") {
+                if !hints.iter().any(|h| h == line) {
+                    hints.push(line.to_owned());
+                }
+            } else if !line.is_empty() {
+                if !head.is_empty() {
+                    head.push(' ');
+                }
+                head.push_str(line);
+            }
+        }
+        if !head.is_empty() && !parts.iter().any(|p| p.contains(&head)) {
+            parts.push(head);
+        }
+    }
+    let mut out = format!(
+        "error: {}\n",
+        crate::report::sanitize(&parts.join(": "), 4000)
+    );
+    for h in hints {
+        out.push_str(&crate::report::sanitize(&h, 1000));
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_text_one_line_then_hints() {
+        let inner = anyhow::anyhow!("EPERM: not permitted");
+        let e = inner
+            .context("attaching failed: EPERM: not permitted\nhint: check ptrace_scope")
+            .context("running the image");
+        assert_eq!(
+            error_text(&e),
+            "error: running the image: attaching failed: EPERM: not permitted\nhint: check ptrace_scope\n"
+        );
+        let e = anyhow::anyhow!("bad \x1b[31m name");
+        assert_eq!(error_text(&e), "error: bad \\u{1b}[31m name\n");
+    }
+}

@@ -474,7 +474,10 @@ impl<'a> ClosureBuilder<'a> {
                     );
                 }
             }
-            if !found_any && !targets.is_empty() && !nss::is_builtin(&service) {
+            // Debian's default nsswitch.conf names `db` and `nis`, whose modules are usually
+            // absent; glibc skips a missing module silently, so only others are worth a warning.
+            let legacy = matches!(service.as_str(), "db" | "nis" | "nisplus" | "hesiod");
+            if !found_any && !targets.is_empty() && !nss::is_builtin(&service) && !legacy {
                 self.warn(
                     "/etc/nsswitch.conf",
                     format!("nss module `{lib}` for service `{service}` not found"),
