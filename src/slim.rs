@@ -116,6 +116,7 @@ pub fn load(src: &Source, stage_in: Option<&Path>, progress: &dyn Progress) -> R
         stats,
         layers,
         archive_bytes,
+        warnings: archive.warnings(),
     })
 }
 
