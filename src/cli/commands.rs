@@ -66,7 +66,7 @@ fn tmp_dir(input: &Path) -> PathBuf {
         .max(1 << 30);
     let shm = Path::new("/dev/shm");
     let roomy = nix::sys::statvfs::statvfs(shm)
-        .map(|v| (v.blocks_available() as u64).saturating_mul(v.fragment_size() as u64) >= need)
+        .map(|v| v.blocks_available().saturating_mul(v.fragment_size()) >= need)
         .unwrap_or(false);
     if roomy
         && nix::unistd::access(
