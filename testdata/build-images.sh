@@ -56,9 +56,10 @@ RECIPE=$(
     } | sha256sum | cut -d' ' -f1
 )
 
-# Downloaded .debs are shared between builds (sync-in/sync-out hooks).
-DEBS="$CACHE/debs"
-mkdir -p "$DEBS"
+# No shared .deb cache: with mmdebstrap's `sync-in` of a shared /var/cache/apt/archives, every
+# cached .deb is extracted into the rootfs (the `shell` image got perl and nginx files), so each
+# image downloads its own packages.
+rm -rf "$CACHE/debs"
 
 # Deterministic tar of a directory's contents.
 det_tar() { # DIR OUT [tar args...]
@@ -76,11 +77,6 @@ rootfs() { # OUT INCLUDE [mmdebstrap args...]
     [ -n "$include" ] && inc=(--include="$include")
     mmdebstrap "${MM_MODE[@]}" --variant=minbase "${inc[@]}" \
         --aptopt='Acquire::Retries "3"' \
-        --skip=essential/unlink \
-        --setup-hook='mkdir -p "$1"/var/cache/apt/archives/' \
-        --setup-hook="sync-in '$DEBS' /var/cache/apt/archives/" \
-        --customize-hook="sync-out /var/cache/apt/archives '$DEBS'" \
-        --customize-hook='rm -f "$1"/var/cache/apt/archives/*.deb' \
         --customize-hook='printf "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" > "$1"/etc/hosts' \
         --customize-hook='printf "oci-slim-test\n" > "$1"/etc/hostname' \
         --customize-hook='rm -f "$1"/etc/resolv.conf && printf "# replaced by the container runtime\n" > "$1"/etc/resolv.conf' \

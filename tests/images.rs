@@ -190,6 +190,56 @@ fn rootfs_images_carry_fixed_hosts_and_no_host_resolv_conf() {
 }
 
 #[test]
+fn each_image_holds_only_its_own_packages() {
+    // (image, paths that must be there, paths that belong to other images' packages)
+    let table: &[(&str, &[&str], &[&str])] = &[
+        (
+            "shell",
+            &["bin/sh", "usr/bin/sed"],
+            &["usr/share/perl/", "usr/sbin/nginx", "usr/bin/python3"],
+        ),
+        (
+            "perl",
+            &["usr/share/perl/"],
+            &["usr/sbin/nginx", "usr/bin/python3"],
+        ),
+        (
+            "python",
+            &["usr/bin/python3", "etc/ssl/certs/ca-certificates.crt"],
+            &["usr/sbin/nginx", "usr/share/perl/"],
+        ),
+        (
+            "nginx",
+            &["usr/sbin/nginx"],
+            &["usr/bin/python3", "usr/share/perl/"],
+        ),
+        (
+            "postgres",
+            &["usr/lib/postgresql/15/bin/postgres"],
+            &[
+                "usr/sbin/nginx",
+                "usr/bin/python3",
+                "var/lib/postgresql/15/main/",
+            ],
+        ),
+    ];
+    for (name, present, absent) in table {
+        let layers = util::image_layers(&util::oci_image(name));
+        let names: std::collections::BTreeSet<&str> =
+            layers[0].iter().map(|e| e.path.as_str()).collect();
+        for p in *present {
+            assert!(names.contains(p), "{name}: `{p}` missing");
+        }
+        for p in *absent {
+            assert!(
+                !names.contains(p),
+                "{name}: `{p}` must not be in this image"
+            );
+        }
+    }
+}
+
+#[test]
 fn util_http_helpers_talk_to_a_local_server() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
