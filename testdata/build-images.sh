@@ -29,9 +29,12 @@ die() {
     exit 1
 }
 
-for tool in mmdebstrap umoci skopeo gcc tar sha256sum flock; do
-    command -v "$tool" >/dev/null || die "missing tool \`$tool\` (hint: apt-get install mmdebstrap umoci skopeo gcc libc6-dev util-linux)"
-done
+check_tools() {
+    local tool
+    for tool in mmdebstrap umoci skopeo gcc; do
+        command -v "$tool" >/dev/null || die "missing tool \`$tool\` (hint: apt-get install mmdebstrap umoci skopeo gcc libc6-dev)"
+    done
+}
 
 if [ "$(id -u)" = 0 ]; then
     MM_MODE=(--mode=root)
@@ -221,6 +224,7 @@ build_one() { # NAME
         return 0
     fi
     local w start end
+    check_tools
     w=$(mktemp -d "$CACHE/.build-$name.XXXXXX")
     # shellcheck disable=SC2064
     trap "rm -rf '$w'" EXIT

@@ -14,7 +14,7 @@
 //! `.ci/run`): then a missing tool fails the test.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read, Write};
@@ -23,7 +23,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Repository root (where Cargo.toml is).
@@ -100,13 +100,12 @@ pub fn image_cache() -> PathBuf {
 }
 
 /// Path of a built test image file such as `nginx.oci.tar`, `nginx.docker.tar`,
-/// `nginx-zstd.oci.tar` or `tiny.docker.tar`. Builds the image with
-/// `testdata/build-images.sh NAME` when the file is missing; panics when that fails.
+/// `nginx-zstd.oci.tar` or `tiny.docker.tar`. The first call per image in a test process runs
+/// `testdata/build-images.sh NAME`, which returns at once when the cached image matches the
+/// recipe and (re)builds it otherwise; panics when that fails.
 pub fn image(file: &str) -> PathBuf {
+    static CHECKED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
     let path = image_cache().join(file);
-    if path.is_file() {
-        return path;
-    }
     let base = file
         .strip_suffix(".oci.tar")
         .or_else(|| file.strip_suffix(".docker.tar"))
@@ -114,8 +113,21 @@ pub fn image(file: &str) -> PathBuf {
             panic!("test image name `{file}` must end in `.oci.tar` or `.docker.tar`")
         });
     let name = base.strip_suffix("-zstd").unwrap_or(base);
+    let mut checked = CHECKED.lock().unwrap_or_else(|e| e.into_inner());
+    if !checked.contains(name) {
+        build_image(name);
+        checked.insert(name.to_string());
+    }
+    assert!(
+        path.is_file(),
+        "`testdata/build-images.sh {name}` succeeded but `{}` is missing",
+        path.display()
+    );
+    path
+}
+
+fn build_image(name: &str) {
     let script = repo_root().join("testdata/build-images.sh");
-    eprintln!("building test image `{name}` with {}", script.display());
     let out = Command::new(&script)
         .arg(name)
         .stdin(Stdio::null())
@@ -124,17 +136,11 @@ pub fn image(file: &str) -> PathBuf {
     if !out.status.success() {
         panic!(
             "building test image `{name}` failed ({}); run `testdata/build-images.sh {name}` by hand \
-             (needs mmdebstrap, umoci, skopeo, gcc as root)\nstderr:\n{}",
+             (needs mmdebstrap, umoci, skopeo, gcc, best as root)\nstderr:\n{}",
             out.status,
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    assert!(
-        path.is_file(),
-        "`testdata/build-images.sh {name}` succeeded but `{}` is missing",
-        path.display()
-    );
-    path
 }
 
 /// `NAME.oci.tar` from the cache (built if missing).
