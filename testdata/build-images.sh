@@ -53,15 +53,15 @@ flock 9
 RECIPE=$(
     cd "$HERE"
     {
-        sha256sum build-images.sh
+        # comments and blank lines do not change the recipe
+        grep -v -E '^[[:space:]]*(#|$)' build-images.sh | sha256sum
         find src files -type f -print0 | sort -z | xargs -0 sha256sum
         find files -print0 | sort -z | xargs -0 stat -c '%a %n'
     } | sha256sum | cut -d' ' -f1
 )
 
-# No shared .deb cache: with mmdebstrap's `sync-in` of a shared /var/cache/apt/archives, every
-# cached .deb is extracted into the rootfs (the `shell` image got perl and nginx files), so each
-# image downloads its own packages.
+# Each image downloads its own packages: a shared .deb cache (mmdebstrap sync-in/sync-out hooks)
+# gave the same images and no clear speed-up here, so builds stay independent.
 rm -rf "$CACHE/debs"
 
 # Deterministic tar of a directory's contents.

@@ -196,7 +196,7 @@ fn each_image_holds_only_its_own_packages() {
         (
             "shell",
             &["bin/sh", "usr/bin/sed"],
-            &["usr/share/perl/", "usr/sbin/nginx", "usr/bin/python3"],
+            &["usr/sbin/nginx", "usr/bin/python3", "usr/lib/postgresql/"],
         ),
         (
             "perl",
@@ -206,12 +206,12 @@ fn each_image_holds_only_its_own_packages() {
         (
             "python",
             &["usr/bin/python3", "etc/ssl/certs/ca-certificates.crt"],
-            &["usr/sbin/nginx", "usr/share/perl/"],
+            &["usr/sbin/nginx", "usr/lib/postgresql/"],
         ),
         (
             "nginx",
             &["usr/sbin/nginx"],
-            &["usr/bin/python3", "usr/share/perl/"],
+            &["usr/bin/python3", "usr/lib/postgresql/"],
         ),
         (
             "postgres",
