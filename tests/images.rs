@@ -195,7 +195,7 @@ fn each_image_holds_only_its_own_packages() {
     let table: &[(&str, &[&str], &[&str])] = &[
         (
             "shell",
-            &["bin/sh", "usr/bin/sed"],
+            &["usr/bin/sh", "usr/bin/sed", "bin"],
             &["usr/sbin/nginx", "usr/bin/python3", "usr/lib/postgresql/"],
         ),
         (
@@ -224,7 +224,8 @@ fn each_image_holds_only_its_own_packages() {
         ),
     ];
     for (name, present, absent) in table {
-        let layers = util::image_layers(&util::oci_image(name));
+        // the docker archive holds uncompressed layers: quick to list in debug builds
+        let layers = util::image_layers(&util::docker_image(name));
         let names: std::collections::BTreeSet<&str> =
             layers[0].iter().map(|e| e.path.as_str()).collect();
         for p in *present {
