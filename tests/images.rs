@@ -374,3 +374,35 @@ fn as_tester_runs_unprivileged() {
     let out = util::run(&mut util::as_tester(c));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), util::TESTER);
 }
+
+#[test]
+fn share_with_tester_makes_a_private_file_readable() {
+    if !nix::unistd::geteuid().is_root() || !util::tester_exists() {
+        return; // nothing to share: the test user is ourselves or absent
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = util::tester_tempdir();
+    let sub = dir.path().join("private");
+    std::fs::create_dir(&sub).expect("mkdir");
+    std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let file = sub.join("secret");
+    std::fs::write(&file, "shared\n").expect("write");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let cat = |f: &std::path::Path| {
+        let mut c = std::process::Command::new("cat");
+        c.arg(f);
+        util::as_tester(c).output().expect("run cat")
+    };
+    assert!(
+        !cat(&file).status.success(),
+        "tester must not read a 0600 file in a 0700 dir"
+    );
+    util::share_with_tester(&file);
+    let out = cat(&file);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"shared\n");
+}
