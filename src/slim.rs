@@ -277,19 +277,45 @@ pub fn slim(cfg: &SlimConfig, progress: &dyn Progress) -> Result<SlimOutcome> {
 
     phases.start("write");
     progress.phase("writing the image", None);
-    let mut written = write(&loaded, &closure, cfg, &cfg.output)?;
+    // With --verify, candidates go to a temporary file beside the output; it becomes the
+    // output at the end (or is removed, with --strict, when verification fails).
+    let candidate = match (&cfg.verify, cfg.no_run) {
+        (Some(_), false) => Some(
+            tempfile::Builder::new()
+                .prefix(".oci-slim-candidate-")
+                .suffix(".tar")
+                .tempfile_in(parent_dir(&cfg.output))
+                .with_context(|| {
+                    format!(
+                        "creating a temporary file beside `{}`",
+                        cfg.output.display()
+                    )
+                })?
+                .into_temp_path(),
+        ),
+        (Some(_), true) => {
+            report
+                .warnings
+                .push("--verify needs a run: it was skipped with --no-run".into());
+            None
+        }
+        _ => None,
+    };
+    let target: &Path = candidate.as_deref().unwrap_or(&cfg.output);
+    let mut written = write(&loaded, &closure, cfg, target)?;
     progress.finish();
 
     let mut verified = None;
-    if let (Some(v), false) = (&cfg.verify, cfg.no_run) {
+    if let (Some(v), Some(cand_path)) = (&cfg.verify, &candidate) {
         phases.start("verify");
+        let verify_exec = ExecSpec {
+            env: merge_env(&exec.env, &v.env),
+            ..exec.clone()
+        };
         let mut vr = VerifyReport::default();
         let original = sandbox::run(&run_spec(
             image,
-            ExecSpec {
-                env: merge_env(&exec.env, &v.env),
-                ..exec.clone()
-            },
+            verify_exec.clone(),
             &cfg.run,
             staging.root(),
             &cfg.tmp,
@@ -298,70 +324,102 @@ pub fn slim(cfg: &SlimConfig, progress: &dyn Progress) -> Result<SlimOutcome> {
         for round in 1..=v.rounds.max(1) {
             progress.phase(&format!("verifying (round {round})"), None);
             let candidate_src = Source {
-                path: cfg.output.clone(),
+                path: cand_path.to_path_buf(),
                 image: None,
                 platform: None,
                 limits: cfg.source.limits.clone(),
             };
             let cand = load(&candidate_src, Some(&cfg.tmp), &NoProgress)
                 .context("reading back the slim image for verification")?;
-            let cand_exec = ExecSpec {
-                env: merge_env(&exec.env, &v.env),
-                ..exec.clone()
-            };
+            let cand_root = cand.staging.as_ref().expect("staged").root();
             let spec = run_spec(
                 &cand.image,
-                cand_exec,
+                verify_exec.clone(),
                 &cfg.run,
-                cand.staging.as_ref().expect("staged").root(),
+                cand_root,
                 &cfg.tmp,
             );
             let got = sandbox::run(&spec).context("running the slim image for verification")?;
             progress.finish();
-            let differences = compare_runs(&original, &got, v.ignore_output);
+            let mut differences = compare_runs(&original, &got, v.ignore_output);
+            // Paths the slim run reached for that exist in the original image but not here:
+            // failed opens, stats and execs (ENOENT), broken links (ELOOP), all the same.
+            let mut missing: Vec<Vec<u8>> = Vec::new();
+            for o in got
+                .observations
+                .iter()
+                .filter(|o| !runtime_provided(&o.path))
+            {
+                if cand.tree.resolve(&o.path, true).path.is_none()
+                    && tree.resolve(&o.path, true).path.is_some()
+                    && !missing.contains(&o.path)
+                    && !repairs.iter().any(|(p, _)| p == &o.path)
+                {
+                    missing.push(o.path.clone());
+                }
+            }
             let mut added = Vec::new();
-            for o in &got.observations {
-                if cand.tree.resolve(&o.path, true).path.is_none() {
-                    if let Some(p) = tree.resolve(&o.path, true).path {
-                        if !closure.kept.contains_key(&p) && !added.contains(&o.path) {
-                            added.push(o.path.clone());
-                            repairs.push((o.path.clone(), Reason::Repair { round }));
-                        }
+            if !missing.is_empty() {
+                repairs.extend(
+                    missing
+                        .iter()
+                        .map(|p| (p.clone(), Reason::Repair { round })),
+                );
+                closure = compute_closure(
+                    tree,
+                    staging,
+                    &exec,
+                    &observations,
+                    &cfg.policy,
+                    &repairs,
+                    &mut closure_warnings,
+                )?;
+                for p in &missing {
+                    let kept = tree
+                        .resolve(p, true)
+                        .path
+                        .is_some_and(|t| closure.kept.contains_key(&t));
+                    let shown = String::from_utf8_lossy(p).into_owned();
+                    if kept {
+                        added.push(shown);
+                    } else {
+                        differences.push(format!(
+                            "missing in the slim image: {shown} (removed by --exclude)"
+                        ));
                     }
                 }
             }
             let agreed = differences.is_empty();
+            let done = added.is_empty();
             vr.rounds.push(VerifyRound {
                 round,
                 agreed,
                 differences,
-                added: added.iter().map(|p| rootfs::display(p)).collect(),
+                added,
             });
-            if added.is_empty() {
+            if done {
                 vr.verified = agreed;
                 break;
             }
-            closure = compute_closure(
-                tree,
-                staging,
-                &exec,
-                &observations,
-                &cfg.policy,
-                &repairs,
-                &mut closure_warnings,
-            )?;
-            written = write(&loaded, &closure, cfg, &cfg.output)?;
+            written = write(&loaded, &closure, cfg, cand_path)?;
         }
         if !vr.verified {
             report
                 .warnings
-                .push("the slim image did not behave like the original (see verify.rounds)".into());
-            if v.strict {
-                let _ = std::fs::remove_file(&cfg.output);
-            }
+                .push("the slim image did not behave like the original: it is UNVERIFIED (see verify.rounds)".into());
         }
         verified = Some(vr.verified);
         report.verify = Some(vr);
+    }
+    let strict_fail = matches!((&cfg.verify, verified), (Some(v), Some(false)) if v.strict);
+    if let Some(c) = candidate {
+        if strict_fail {
+            drop(c);
+        } else {
+            c.persist(&cfg.output).with_context(|| {
+                format!("renaming the verified image to `{}`", cfg.output.display())
+            })?;
+        }
     }
 
     closure_warnings.sort();
@@ -399,12 +457,29 @@ pub fn slim(cfg: &SlimConfig, progress: &dyn Progress) -> Result<SlimOutcome> {
     phases.end();
     report.timings = phases.done.clone();
     report.total_ms = phases.total().as_millis() as u64;
-    let strict_fail = matches!((&cfg.verify, verified), (Some(v), Some(false)) if v.strict);
+    if strict_fail {
+        report.output.path = format!("{} (not written: --strict)", cfg.output.display());
+    }
     Ok(SlimOutcome {
         report,
         written: !strict_fail,
         verified,
     })
+}
+
+/// Paths the container runtime mounts over the image (/proc, /sys, /dev): what the image has
+/// there is hidden at run time, so a run that reaches them says nothing about the image.
+fn runtime_provided(path: &[u8]) -> bool {
+    let p = path.strip_prefix(b"/").unwrap_or(path);
+    [&b"proc"[..], b"sys", b"dev"]
+        .iter()
+        .any(|d| p == *d || (p.starts_with(d) && p.get(d.len()) == Some(&b'/')))
+}
+
+fn parent_dir(p: &Path) -> &Path {
+    p.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 fn write(loaded: &Loaded, closure: &Closure, cfg: &SlimConfig, out: &Path) -> Result<Written> {
@@ -635,6 +710,98 @@ pub fn parse_platform(s: &str) -> Result<Platform> {
         }),
         _ => {
             bail!("invalid platform `{s}`: expected OS/ARCH or OS/ARCH/VARIANT, e.g. `linux/amd64`")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::{IdMode, ProbeResult};
+
+    #[test]
+    fn runtime_provided_paths() {
+        for p in ["/dev/null", "/proc/self/maps", "/sys", "dev"] {
+            assert!(runtime_provided(p.as_bytes()), "{p}");
+        }
+        for p in ["/devices", "/etc/passwd", "/usr/dev/x", "/procfs"] {
+            assert!(!runtime_provided(p.as_bytes()), "{p}");
+        }
+    }
+
+    #[test]
+    fn env_overrides_replace_by_name() {
+        let base = vec!["PATH=/bin".to_string(), "A=1".into(), "B=2".into()];
+        let got = merge_env(&base, &["A=9".into(), "C=3".into()]);
+        assert_eq!(got, ["PATH=/bin", "B=2", "A=9", "C=3"]);
+    }
+
+    fn outcome(exit: ExitInfo, stdout: &str, probe: Option<(&str, bool, &str)>) -> RunOutcome {
+        RunOutcome {
+            observations: vec![],
+            exit,
+            probes: probe
+                .map(|(n, ok, d)| ProbeResult {
+                    name: n.into(),
+                    ok,
+                    detail: d.into(),
+                })
+                .into_iter()
+                .collect(),
+            exec_results: vec![],
+            stdout: stdout.as_bytes().to_vec(),
+            stderr: b"boom\n".to_vec(),
+            id_mode: IdMode::RootRange,
+            duration: Duration::ZERO,
+            warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn compare_runs_table() {
+        let a = outcome(ExitInfo::Exited(0), "ok\n", None);
+        assert!(compare_runs(&a, &outcome(ExitInfo::Exited(0), "ok\n", None), false).is_empty());
+        let d = compare_runs(&a, &outcome(ExitInfo::Exited(1), "", None), false);
+        assert!(
+            d[0].starts_with("exit: expected exited 0, got exited 1"),
+            "{d:?}"
+        );
+        assert!(d.iter().any(|l| l.starts_with("stdout differs")));
+        assert!(d.last().unwrap().contains("boom"));
+        assert!(compare_runs(&a, &outcome(ExitInfo::Exited(0), "other", None), true).is_empty());
+        let s = outcome(
+            ExitInfo::StoppedByUs,
+            "",
+            Some(("http://127.0.0.1:80/", true, "HTTP/1.1 200 OK")),
+        );
+        let f = outcome(
+            ExitInfo::StoppedByUs,
+            "",
+            Some(("http://127.0.0.1:80/", false, "connect refused")),
+        );
+        let d = compare_runs(&s, &f, false);
+        assert_eq!(
+            d[0],
+            "probe http://127.0.0.1:80/: expected HTTP/1.1 200 OK, got connect refused"
+        );
+        // Servers' stdout is not compared (logs are not deterministic).
+        let s2 = outcome(
+            ExitInfo::StoppedByUs,
+            "log line",
+            Some(("http://127.0.0.1:80/", true, "HTTP/1.1 200 OK")),
+        );
+        assert!(compare_runs(&s, &s2, false).is_empty());
+    }
+
+    #[test]
+    fn platform_strings() {
+        assert_eq!(
+            parse_platform("linux/arm64/v8").unwrap().variant.as_deref(),
+            Some("v8")
+        );
+        assert_eq!(parse_platform("linux/amd64").unwrap().architecture, "amd64");
+        for bad in ["linux", "linux/", "/amd64", "a/b/c/d"] {
+            assert!(parse_platform(bad).is_err(), "{bad}");
         }
     }
 }

@@ -198,7 +198,15 @@ pub fn slim_cmd(a: &SlimArgs, g: &GlobalArgs) -> Result<u8> {
         if let Some(v) = &outcome.report.verify {
             for r in &v.rounds {
                 for d in &r.differences {
-                    eprintln!("verify round {}: {}", r.round, sanitize(d, 2000));
+                    let mut lines = d.lines();
+                    eprintln!(
+                        "verify round {}: {}",
+                        r.round,
+                        sanitize(lines.next().unwrap_or(""), 2000)
+                    );
+                    for l in lines {
+                        eprintln!("    {}", sanitize(l, 2000));
+                    }
                 }
             }
         }
