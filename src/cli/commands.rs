@@ -15,6 +15,7 @@ use crate::select::{self, Policy};
 use crate::slim::{self, Progress, RunOptions, SlimConfig, Source, VerifyOptions};
 use anyhow::{bail, Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -289,7 +290,19 @@ struct InspectOut<'a> {
     largest: Vec<(String, u64)>,
 }
 
+/// Write command output to stdout at once; a closed pipe surfaces as an error that `main`
+/// treats as success.
+fn write_stdout(text: &str) -> Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .context("writing to stdout")?;
+    out.flush().context("writing to stdout")?;
+    Ok(())
+}
+
 pub fn inspect_cmd(a: &InspectArgs, _g: &GlobalArgs) -> Result<u8> {
+    let mut text = String::new();
     let src = source(&a.input, &a.input_args)?;
     let loaded = slim::load(&src, None, &slim::NoProgress)?;
     let exec = loaded.image.exec_spec();
@@ -327,17 +340,19 @@ pub fn inspect_cmd(a: &InspectArgs, _g: &GlobalArgs) -> Result<u8> {
             .collect(),
     };
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        writeln!(text, "{}", serde_json::to_string_pretty(&out)?)?;
+        write_stdout(&text)?;
         return Ok(0);
     }
     let s = |x: &str| sanitize(x, 300);
-    println!("image:     {}", s(out.name.unwrap_or("(unnamed)")));
-    println!("format:    {}", out.format);
-    println!("platform:  {}", s(&out.platform));
-    println!("config:    {}", out.config_digest);
-    println!("layers:    {}", out.layers.len());
+    writeln!(text, "image:     {}", s(out.name.unwrap_or("(unnamed)")))?;
+    writeln!(text, "format:    {}", out.format)?;
+    writeln!(text, "platform:  {}", s(&out.platform))?;
+    writeln!(text, "config:    {}", out.config_digest)?;
+    writeln!(text, "layers:    {}", out.layers.len())?;
     for (i, l) in out.layers.iter().enumerate() {
-        println!(
+        writeln!(
+            text,
             "  {:>2}  {}  {:>5}  {:>9} stored  {:>9} unpacked  {:>7} entries  {:>9} hidden",
             i + 1,
             l.digest,
@@ -346,32 +361,35 @@ pub fn inspect_cmd(a: &InspectArgs, _g: &GlobalArgs) -> Result<u8> {
             human_bytes(l.unpacked_bytes),
             l.entries,
             human_bytes(l.hidden_bytes)
-        );
+        )?;
     }
-    println!("entrypoint: {}", s(&format!("{:?}", exec.entrypoint)));
-    println!("cmd:        {}", s(&format!("{:?}", exec.cmd)));
-    println!("workdir:    {}", s(&exec.workdir));
-    println!("user:       {}", s(&exec.user));
-    println!("ports:      {}", out.exposed_ports.join(" "));
-    println!("env:");
+    writeln!(text, "entrypoint: {}", s(&format!("{:?}", exec.entrypoint)))?;
+    writeln!(text, "cmd:        {}", s(&format!("{:?}", exec.cmd)))?;
+    writeln!(text, "workdir:    {}", s(&exec.workdir))?;
+    writeln!(text, "user:       {}", s(&exec.user))?;
+    writeln!(text, "ports:      {}", out.exposed_ports.join(" "))?;
+    writeln!(text, "env:")?;
     for e in &exec.env {
-        println!("  {}", s(e));
+        writeln!(text, "  {}", s(e))?;
     }
-    println!(
+    writeln!(
+        text,
         "flattened: {} entries, {} files, {} of files; {} hidden by later layers",
         out.entries,
         out.files,
         human_bytes(out.file_bytes),
         human_bytes(out.hidden_bytes)
-    );
-    println!("largest files:");
+    )?;
+    writeln!(text, "largest files:")?;
     for (p, n) in &out.largest {
-        println!("  {:>9}  {}", human_bytes(*n), s(p));
+        writeln!(text, "  {:>9}  {}", human_bytes(*n), s(p))?;
     }
+    write_stdout(&text)?;
     Ok(0)
 }
 
 pub fn trace_cmd(a: &TraceArgs, g: &GlobalArgs) -> Result<u8> {
+    let mut text = String::new();
     let src = source(&a.input, &a.input_args)?;
     let tmp = tmp_dir(&a.input);
     let bars = Bars::new(g.quiet);
@@ -383,15 +401,32 @@ pub fn trace_cmd(a: &TraceArgs, g: &GlobalArgs) -> Result<u8> {
     bars.phase("tracing the entrypoint", None);
     let outcome = crate::sandbox::run(&spec).context("running the image in the sandbox")?;
     bars.finish();
-    // Group by executable: exe → path → (syscalls, exists in image).
-    let mut by_exe: BTreeMap<&str, BTreeMap<&[u8], BTreeSet<&str>>> = BTreeMap::new();
+    // Group by executable: exe → path → syscalls. Each exec also lists what the kernel
+    // loaded for it (a `#!` interpreter, PT_INTERP), which no syscall shows.
+    let mut by_exe: BTreeMap<String, BTreeMap<Vec<u8>, BTreeSet<String>>> = BTreeMap::new();
     for o in &outcome.observations {
+        let exe = if o.exe.is_empty() {
+            "(sandbox init)".to_owned()
+        } else {
+            o.exe.clone()
+        };
         by_exe
-            .entry(&o.exe)
+            .entry(exe)
             .or_default()
-            .entry(&o.path)
+            .entry(o.path.clone())
             .or_default()
-            .insert(&o.syscall);
+            .insert(o.syscall.clone());
+        if o.syscall.starts_with("execve") {
+            let exe = String::from_utf8_lossy(&o.path).into_owned();
+            for k in crate::deps::kernel::kernel_loads(&loaded.tree, staging, &o.path) {
+                by_exe
+                    .entry(exe.clone())
+                    .or_default()
+                    .entry(k.path.into_bytes())
+                    .or_default()
+                    .insert(format!("kernel:{}", k.how));
+            }
+        }
     }
     if a.json {
         let exes: BTreeMap<&str, Vec<serde_json::Value>> = by_exe
@@ -407,7 +442,7 @@ pub fn trace_cmd(a: &TraceArgs, g: &GlobalArgs) -> Result<u8> {
                         })
                     })
                     .collect();
-                (*exe, list)
+                (exe.as_str(), list)
             })
             .collect();
         let v = serde_json::json!({
@@ -418,35 +453,38 @@ pub fn trace_cmd(a: &TraceArgs, g: &GlobalArgs) -> Result<u8> {
             "observations": outcome.observations.len(),
             "executables": exes,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        writeln!(text, "{}", serde_json::to_string_pretty(&v)?)?;
     } else {
         for (exe, paths) in &by_exe {
-            println!("{}", sanitize(exe, 300));
+            writeln!(text, "{}", sanitize(exe, 300))?;
             for (p, sc) in paths {
                 let mark = if loaded.tree.resolve(p, true).path.is_some() {
                     ' '
                 } else {
                     '-'
                 };
-                let sc: Vec<&str> = sc.iter().copied().collect();
-                println!(
+                let sc: Vec<&str> = sc.iter().map(String::as_str).collect();
+                writeln!(
+                    text,
                     "  {mark} {}  ({})",
                     sanitize(&String::from_utf8_lossy(p), 300),
                     sc.join(",")
-                );
+                )?;
             }
         }
-        println!("exit: {}", slim::exit_text(&outcome.exit));
-        println!("users: {}", slim::id_mode_text(&outcome.id_mode));
+        writeln!(text, "exit: {}", slim::exit_text(&outcome.exit))?;
+        writeln!(text, "users: {}", slim::id_mode_text(&outcome.id_mode))?;
         for p in &outcome.probes {
-            println!(
+            writeln!(
+                text,
                 "probe {}: {} ({})",
                 sanitize(&p.name, 100),
                 if p.ok { "ok" } else { "FAILED" },
                 sanitize(&p.detail, 200)
-            );
+            )?;
         }
-        println!("(`-` marks paths that do not exist in the image)");
+        writeln!(text, "(`-` marks paths that do not exist in the image)")?;
     }
+    write_stdout(&text)?;
     Ok(0)
 }

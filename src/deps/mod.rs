@@ -4,6 +4,7 @@
 
 pub mod closure;
 pub mod elf;
+pub mod kernel;
 pub mod ldso;
 pub mod nss;
 
