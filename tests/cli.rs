@@ -104,7 +104,7 @@ fn help_teaches() {
         "--verify",
         "--include-pkg",
         "--no-run",
-        "subordinate",
+        "/etc/subuid",
         "Examples:",
     ] {
         assert!(help.contains(want), "--help lacks {want}");

@@ -65,7 +65,7 @@ mod tests {
     fn tree(files: &[(&str, &[u8])], links: &[(&str, &str)]) -> (Tree, MemSource) {
         let mut t = Tree::new();
         let mut m = MemSource::default();
-        let mut add = |t: &mut Tree, p: &str, kind: Kind| {
+        let add = |t: &mut Tree, p: &str, kind: Kind| {
             let p = p.trim_start_matches('/');
             let parts: Vec<&str> = p.split('/').collect();
             for i in 1..parts.len() {
