@@ -21,6 +21,7 @@ export RUSTC_BOOTSTRAP=1
 
 cd "$FUZZ"
 nice -n 10 cargo fuzz build -O
+BIN="$FUZZ/target/$(rustc -vV | sed -n 's/^host: //p')/release"
 
 seed() {
     local t=$1 dir="$FUZZ/corpus/$1"
@@ -74,7 +75,8 @@ for t in $TARGETS; do
     seed "$t"
     mkdir -p "$FUZZ/artifacts/$t"
     (
-        nice -n 10 cargo fuzz run -O "$t" "corpus/$t" -- \
+        # The built binary directly: `cargo fuzz run` would rebuild when sources change meanwhile.
+        nice -n 10 "$BIN/$t" "corpus/$t" -artifact_prefix="artifacts/$t/" \
             -max_total_time="$SECONDS_EACH" -max_len=1048576 -rss_limit_mb=2048 -timeout=20 \
             -print_final_stats=1 >"$FUZZ/artifacts/$t.log" 2>&1
     ) &

@@ -272,3 +272,85 @@ fn shm_filler_hits_the_tmpfs_limit() {
     assert!(mib <= 64, "{out}");
     assert_scratch_removed(d.path());
 }
+
+/// A docker-save archive with one uncompressed layer of `files` files of 32 KiB (slow enough to
+/// interrupt); the diff_id is wrong, which only matters at the end of the layer.
+fn big_archive(path: &Path, files: usize) {
+    let mut layer = tar::Builder::new(Vec::new());
+    let data: Vec<u8> = (0..32 * 1024u32).map(|i| (i * 7 % 251) as u8).collect();
+    for i in 0..files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        layer
+            .append_data(&mut h, format!("d{}/f{i}", i % 50), &data[..])
+            .expect("append");
+    }
+    let layer = layer.into_inner().expect("layer");
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","config":{{"Entrypoint":["/d0/f0"]}},"rootfs":{{"type":"layers","diff_ids":["sha256:{}"]}}}}"#,
+        "0".repeat(64)
+    );
+    let layer_name = format!("{}/layer.tar", "1".repeat(64));
+    let manifest = format!(
+        r#"[{{"Config":"config.json","RepoTags":["big:latest"],"Layers":["{layer_name}"]}}]"#
+    );
+    let mut outer = tar::Builder::new(std::fs::File::create(path).expect("create"));
+    for (name, bytes) in [
+        ("config.json", config.as_bytes()),
+        (layer_name.as_str(), &layer[..]),
+        ("manifest.json", manifest.as_bytes()),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(bytes.len() as u64);
+        h.set_mode(0o644);
+        outer.append_data(&mut h, name, bytes).expect("append");
+    }
+    outer.finish().expect("finish");
+}
+
+#[test]
+fn sigterm_and_sigint_remove_temp_dirs() {
+    let d = tempdir();
+    let input = d.path().join("big.tar");
+    big_archive(&input, 4000);
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        let tmp = d.path().join(format!("tmp-{sig}"));
+        let outdir = d.path().join(format!("out-{sig}"));
+        std::fs::create_dir_all(&tmp).expect("mkdir");
+        std::fs::create_dir_all(&outdir).expect("mkdir");
+        let child = Command::new(env!("CARGO_BIN_EXE_oci-slim"))
+            .arg("flatten")
+            .arg(&input)
+            .arg(outdir.join("out.tar"))
+            .arg("--quiet")
+            .env("TMPDIR", &tmp)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn oci-slim");
+        // Wait until the staging dir exists, then interrupt.
+        let start = std::time::Instant::now();
+        while std::fs::read_dir(&tmp).expect("read tmp").next().is_none() {
+            assert!(start.elapsed() < Duration::from_secs(60), "no staging dir");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let signal = nix::sys::signal::Signal::try_from(sig).expect("signal");
+        nix::sys::signal::kill(pid, signal).expect("kill");
+        let out = child.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(128 + sig), "{stderr}");
+        assert!(stderr.starts_with("error: interrupted"), "{stderr}");
+        let left: Vec<_> = std::fs::read_dir(&tmp)
+            .expect("read tmp")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert!(left.is_empty(), "left in TMPDIR: {left:?}");
+        let beside: Vec<_> = std::fs::read_dir(&outdir)
+            .expect("read out dir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert!(beside.is_empty(), "left beside the output: {beside:?}");
+    }
+}
