@@ -244,6 +244,8 @@ fn temp_in(dir: &Path) -> Result<tempfile::NamedTempFile, OutputError> {
         .suffix(TEMP_SUFFIX)
         .permissions(fs::Permissions::from_mode(0o644))
         .tempfile_in(dir)
+        // Removed on SIGINT/SIGTERM; a no-op once renamed into place or dropped.
+        .inspect(|f| crate::sys::cleanup::register(f.path()))
         .map_err(|e| OutputError::CreateTemp {
             dir: dir.to_path_buf(),
             source: e,

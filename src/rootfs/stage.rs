@@ -147,13 +147,16 @@ impl Staging {
             .map_err(io_err)
         })();
         match opened {
-            Ok(root_fd) => Ok(Staging {
-                root,
-                root_fd,
-                keep: false,
-                cache: None,
-                buf: Vec::new(),
-            }),
+            Ok(root_fd) => {
+                crate::sys::cleanup::register(&root);
+                Ok(Staging {
+                    root,
+                    root_fd,
+                    keep: false,
+                    cache: None,
+                    buf: Vec::new(),
+                })
+            }
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&root);
                 Err(e)
@@ -169,6 +172,7 @@ impl Staging {
     /// Do not remove the directory on drop.
     pub fn keep(&mut self) {
         self.keep = true;
+        crate::sys::cleanup::unregister(&self.root);
     }
 
     /// Fd of the directory at tree path `dir` (the root for the empty path), via the cache.
@@ -475,6 +479,7 @@ impl Drop for Staging {
         self.cache = None;
         make_removable(&self.root);
         let _ = std::fs::remove_dir_all(&self.root);
+        crate::sys::cleanup::unregister(&self.root);
     }
 }
 

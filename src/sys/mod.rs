@@ -12,6 +12,7 @@ use libc::{c_char, c_int, c_long, c_ulong};
 use nix::errno::Errno;
 use nix::unistd::Pid;
 
+pub mod cleanup;
 pub mod seccomp;
 
 /// A NULL-terminated array of C strings (argv / envp), built before a fork.
