@@ -193,7 +193,11 @@ bench_generated() {
     mapfile -t blobs < <(layers "$W/in")
     for _ in $(seq "$GEN_RUNS"); do
         rm -f "$W/out.tar"
-        timed "$name" flatten:total "$BIN" -q flatten "$in" "$W/out.tar" || true
+        timed "$name" flatten:total "$BIN" flatten -q "$in" "$W/out.tar" || true
+        # flatten = unpack + tar|gzip of the whole tree: the second half of its baseline.
+        if [ -f "$W/out.tar" ] && ! grep -q "^$name	base:tar-gzip	" "$REC"; then
+            RUNS=$GEN_RUNS write_baseline "$name" "$W/out.tar"
+        fi
         rm -f "$W/out.tar"
         if timed "$name" norun:total "$BIN" -q "$in" "$W/out.tar" --no-run --report "$W/r.json"; then
             phases "$name" norun "$W/r.json"
@@ -210,19 +214,24 @@ PY
 }
 
 bench_trace() {
-    log "tracing workload: $TRACE_N x (stat + open + close)"
+    log "tracing workloads: $TRACE_N rounds of stat + open + close (path), and the same with 99 in 100 rounds lseek + read instead (mixed)"
     gcc -O2 -static -o "$W/syscalls" "$BENCH/syscalls.c"
     local img=$W/trace.oci.tar
     python3 "$BENCH/gen-image.py" 1 10 "$img" --entrypoint-binary "$W/syscalls" --cmd 0 /app/entry
-    for n in 0 "$TRACE_N"; do
-        for _ in $(seq "$RUNS"); do
-            timed trace "native:$n" "$W/syscalls" "$n" "$W/syscalls" || true
-            timed trace "strace:$n" strace -f -qq -e trace=%file -o /dev/null "$W/syscalls" "$n" "$W/syscalls" || true
-            timed trace "strace-seccomp:$n" strace -f -qq --seccomp-bpf -e trace=%file -o /dev/null "$W/syscalls" "$n" "$W/syscalls" || true
-            rm -f "$W/tout.tar"
-            if timed trace "ours-total:$n" "$BIN" -q "$img" "$W/tout.tar" --cmd "$n /app/entry" --report "$W/r.json"; then
-                phases trace "ours$n" "$W/r.json"
-            fi
+    local w n every
+    for w in path:1 mixed:100; do
+        every=${w##*:}
+        w=${w%%:*}
+        for n in 0 "$TRACE_N"; do
+            for _ in $(seq "$RUNS"); do
+                timed trace "native:$w:$n" "$W/syscalls" "$n" "$W/syscalls" "$every" || true
+                timed trace "strace:$w:$n" strace -f -qq -e trace=%file -o /dev/null "$W/syscalls" "$n" "$W/syscalls" "$every" || true
+                timed trace "strace-seccomp:$w:$n" strace -f -qq --seccomp-bpf -e trace=%file -o /dev/null "$W/syscalls" "$n" "$W/syscalls" "$every" || true
+                rm -f "$W/tout.tar"
+                if timed trace "ours-total:$w:$n" "$BIN" -q "$img" "$W/tout.tar" --cmd "$n /app/entry $every" --report "$W/r.json"; then
+                    phases trace "ours:$w:$n" "$W/r.json"
+                fi
+            done
         done
     done
     rm -f "$W/tout.tar"
