@@ -182,6 +182,63 @@ pub fn close_parents(
     Ok(out)
 }
 
+/// The parent directories of kept paths that `keep` lacks (the root excluded), with the same
+/// checks as [`close_parents`]. `keep` ∪ this = `close_parents(keep)`, without copying `keep`
+/// (a flatten keeps every path: a copy would double the memory for paths).
+fn missing_parents(
+    tree: &Tree,
+    keep: &BTreeSet<Vec<u8>>,
+) -> Result<BTreeSet<Vec<u8>>, OutputError> {
+    let mut out = BTreeSet::new();
+    for p in keep {
+        if p.is_empty() {
+            continue;
+        }
+        if !tree.contains(p) {
+            return Err(OutputError::MissingEntry { path: display(p) });
+        }
+        let mut cur = &p[..];
+        while let Some(i) = cur.iter().rposition(|&b| b == b'/') {
+            cur = &cur[..i];
+            match tree.get(cur) {
+                Some(e) if e.is_dir() => {}
+                Some(_) => return Err(OutputError::ParentNotDir { path: display(cur) }),
+                None => return Err(OutputError::MissingEntry { path: display(cur) }),
+            }
+            if keep.contains(cur) {
+                // Checked (or to be checked) as a kept path of its own, with its parents.
+                break;
+            }
+            if !out.insert(cur.to_vec()) {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The union of two sorted sets, in order, the empty path left out.
+fn merged<'a>(
+    a: &'a BTreeSet<Vec<u8>>,
+    b: &'a BTreeSet<Vec<u8>>,
+) -> impl Iterator<Item = &'a Vec<u8>> + 'a {
+    let mut a = a.iter().peekable();
+    let mut b = b.iter().peekable();
+    std::iter::from_fn(move || match (a.peek(), b.peek()) {
+        (Some(x), Some(y)) => match x.cmp(y) {
+            std::cmp::Ordering::Less => a.next(),
+            std::cmp::Ordering::Greater => b.next(),
+            std::cmp::Ordering::Equal => {
+                b.next();
+                a.next()
+            }
+        },
+        (Some(_), None) => a.next(),
+        (None, _) => b.next(),
+    })
+    .filter(|p| !p.is_empty())
+}
+
 /// The layer compressor.
 enum Encoder<W: Write> {
     None(W),
@@ -293,10 +350,10 @@ impl Write for ChunkSender {
     }
 }
 
-fn write_layer(
+fn write_layer<'a>(
     tree: &Tree,
     src: &dyn FileSource,
-    paths: &BTreeSet<Vec<u8>>,
+    paths: impl Iterator<Item = &'a Vec<u8>>,
     compression: Compression,
     dir: &Path,
 ) -> Result<StagedLayer, OutputError> {
@@ -587,12 +644,12 @@ pub fn write_image(
     out: &Path,
 ) -> Result<Written, OutputError> {
     let reference = image_reference(image, opts)?;
-    let paths = close_parents(tree, keep)?;
+    let parents = missing_parents(tree, keep)?;
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let mut layer = write_layer(tree, src, &paths, opts.compression, &dir)?;
+    let mut layer = write_layer(tree, src, merged(keep, &parents), opts.compression, &dir)?;
     let docs = documents(image, opts, &reference, &layer)?;
 
     let mut out_tmp = temp_in(&dir)?;
