@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use tar::EntryType;
 
 pub const MEDIA_TYPE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -181,6 +182,63 @@ pub fn close_parents(
     Ok(out)
 }
 
+/// The parent directories of kept paths that `keep` lacks (the root excluded), with the same
+/// checks as [`close_parents`]. `keep` ∪ this = `close_parents(keep)`, without copying `keep`
+/// (a flatten keeps every path: a copy would double the memory for paths).
+fn missing_parents(
+    tree: &Tree,
+    keep: &BTreeSet<Vec<u8>>,
+) -> Result<BTreeSet<Vec<u8>>, OutputError> {
+    let mut out = BTreeSet::new();
+    for p in keep {
+        if p.is_empty() {
+            continue;
+        }
+        if !tree.contains(p) {
+            return Err(OutputError::MissingEntry { path: display(p) });
+        }
+        let mut cur = &p[..];
+        while let Some(i) = cur.iter().rposition(|&b| b == b'/') {
+            cur = &cur[..i];
+            match tree.get(cur) {
+                Some(e) if e.is_dir() => {}
+                Some(_) => return Err(OutputError::ParentNotDir { path: display(cur) }),
+                None => return Err(OutputError::MissingEntry { path: display(cur) }),
+            }
+            if keep.contains(cur) {
+                // Checked (or to be checked) as a kept path of its own, with its parents.
+                break;
+            }
+            if !out.insert(cur.to_vec()) {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The union of two sorted sets, in order, the empty path left out.
+fn merged<'a>(
+    a: &'a BTreeSet<Vec<u8>>,
+    b: &'a BTreeSet<Vec<u8>>,
+) -> impl Iterator<Item = &'a Vec<u8>> + 'a {
+    let mut a = a.iter().peekable();
+    let mut b = b.iter().peekable();
+    std::iter::from_fn(move || match (a.peek(), b.peek()) {
+        (Some(x), Some(y)) => match x.cmp(y) {
+            std::cmp::Ordering::Less => a.next(),
+            std::cmp::Ordering::Greater => b.next(),
+            std::cmp::Ordering::Equal => {
+                b.next();
+                a.next()
+            }
+        },
+        (Some(_), None) => a.next(),
+        (None, _) => b.next(),
+    })
+    .filter(|p| !p.is_empty())
+}
+
 /// The layer compressor.
 enum Encoder<W: Write> {
     None(W),
@@ -252,10 +310,52 @@ fn temp_in(dir: &Path) -> Result<tempfile::NamedTempFile, OutputError> {
         })
 }
 
-fn write_layer(
+/// Bytes per chunk handed from the tar writer to the compressor thread.
+const CHUNK: usize = 256 * 1024;
+/// Chunks in flight to the compressor thread (bounded memory: about 2 MiB).
+const IN_FLIGHT: usize = 8;
+
+/// The tar side of the pipeline: collects bytes into chunks and sends them to the compressor
+/// thread. A send fails only when that thread stopped (on a write error it reports at join).
+struct ChunkSender {
+    tx: mpsc::SyncSender<Vec<u8>>,
+    spare: mpsc::Receiver<Vec<u8>>,
+    buf: Vec<u8>,
+}
+
+impl ChunkSender {
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let mut next = self.spare.try_recv().unwrap_or_default();
+        next.clear();
+        next.reserve(CHUNK);
+        let full = std::mem::replace(&mut self.buf, next);
+        self.tx
+            .send(full)
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the layer compressor stopped"))
+    }
+}
+
+impl Write for ChunkSender {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = data.len().min(CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == CHUNK {
+            self.send()?;
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn write_layer<'a>(
     tree: &Tree,
     src: &dyn FileSource,
-    paths: &BTreeSet<Vec<u8>>,
+    paths: impl Iterator<Item = &'a Vec<u8>>,
     compression: Compression,
     dir: &Path,
 ) -> Result<StagedLayer, OutputError> {
@@ -265,35 +365,66 @@ fn write_layer(
         path: tmp_path.clone(),
         source: e,
     };
+    // Two stages on two threads, joined by a bounded channel of chunks: this thread reads the
+    // files, writes the tar and hashes it (diff_id); the compressor thread compresses, hashes
+    // the blob and writes it. The byte stream is the same as with one thread.
     let blob = HashingWriter::new(BufWriter::new(file.as_file_mut()));
-    let enc = Encoder::new(compression, blob).map_err(io_err)?;
-    let mut tar = LayerTar::new(HashingWriter::new(enc));
-    // First kept path of each inode: later paths sharing it become hardlinks to it.
-    let mut first_of_inode: HashMap<u64, &[u8]> = HashMap::new();
-    for p in paths {
-        let Some(entry) = tree.get(p) else {
-            return Err(OutputError::MissingEntry { path: display(p) });
-        };
-        let body = if entry.is_dir() {
-            Body::Entry(entry)
-        } else {
-            match first_of_inode.get(&entry.inode) {
-                Some(target) => Body::HardLink { entry, target },
-                None => {
-                    first_of_inode.insert(entry.inode, p);
-                    Body::Entry(entry)
-                }
+    let mut enc = Encoder::new(compression, blob).map_err(io_err)?;
+    let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(IN_FLIGHT);
+    let (spare_tx, spare_rx) = mpsc::sync_channel::<Vec<u8>>(2);
+    let (tar_result, blob_result) = std::thread::scope(|scope| {
+        let compressor = scope.spawn(move || -> io::Result<_> {
+            for chunk in rx {
+                enc.write_all(&chunk)?;
+                let _ = spare_tx.try_send(chunk);
             }
+            let (digest, size, mut buf) = enc.finish()?.finish();
+            buf.flush()?;
+            Ok((digest, size))
+        });
+        let sender = ChunkSender {
+            tx,
+            spare: spare_rx,
+            buf: Vec::with_capacity(CHUNK),
         };
-        tar.append(p, body, src, &io_err)?;
-    }
-    let (entries, file_bytes) = (tar.entries, tar.file_bytes);
-    let diff = tar.finish().map_err(io_err)?;
-    let (diff_id, uncompressed_size, enc) = diff.finish();
-    let blob = enc.finish().map_err(io_err)?;
-    let (digest, size, mut buf) = blob.finish();
-    buf.flush().map_err(io_err)?;
-    drop(buf);
+        let tar_result = (|| {
+            let mut tar = LayerTar::new(HashingWriter::new(sender));
+            // First kept path of each inode: later paths sharing it become hardlinks to it.
+            let mut first_of_inode: HashMap<u64, &[u8]> = HashMap::new();
+            for p in paths {
+                let Some(entry) = tree.get(p) else {
+                    return Err(OutputError::MissingEntry { path: display(p) });
+                };
+                let body = if entry.is_dir() {
+                    Body::Entry(entry)
+                } else {
+                    match first_of_inode.get(&entry.inode) {
+                        Some(target) => Body::HardLink { entry, target },
+                        None => {
+                            first_of_inode.insert(entry.inode, p);
+                            Body::Entry(entry)
+                        }
+                    }
+                };
+                tar.append(p, body, src, &io_err)?;
+            }
+            let (entries, file_bytes) = (tar.entries, tar.file_bytes);
+            let diff = tar.finish().map_err(io_err)?;
+            let (diff_id, uncompressed_size, mut sender) = diff.finish();
+            sender.send().map_err(io_err)?;
+            // Dropping the sender ends the compressor's loop.
+            drop(sender);
+            Ok((entries, file_bytes, diff_id, uncompressed_size))
+        })();
+        // On an error above the sender is already dropped, so the compressor ends too.
+        let blob_result = compressor
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the layer compressor thread panicked")));
+        (tar_result, blob_result)
+    });
+    // A compressor failure explains a tar-side `BrokenPipe`: report it first.
+    let (digest, size) = blob_result.map_err(io_err)?;
+    let (entries, file_bytes, diff_id, uncompressed_size) = tar_result?;
     Ok(StagedLayer {
         file,
         digest,
@@ -515,12 +646,12 @@ pub fn write_image(
     out: &Path,
 ) -> Result<Written, OutputError> {
     let reference = image_reference(image, opts)?;
-    let paths = close_parents(tree, keep)?;
+    let parents = missing_parents(tree, keep)?;
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let mut layer = write_layer(tree, src, &paths, opts.compression, &dir)?;
+    let mut layer = write_layer(tree, src, merged(keep, &parents), opts.compression, &dir)?;
     let docs = documents(image, opts, &reference, &layer)?;
 
     let mut out_tmp = temp_in(&dir)?;

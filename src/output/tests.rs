@@ -641,6 +641,30 @@ fn close_parents_adds_missing_directories() {
     ));
 }
 
+/// `keep` merged with its missing parents is exactly `close_parents(keep)`, for kept sets
+/// with and without their parents, and errors are the same.
+#[test]
+fn missing_parents_merged_equals_close_parents() {
+    let (tree, _, keep) = fixture();
+    let all: BTreeSet<Vec<u8>> = tree.iter().map(|(p, _)| p.clone()).collect();
+    let one: BTreeSet<Vec<u8>> = keep.iter().take(1).cloned().collect();
+    let with_root: BTreeSet<Vec<u8>> = keep.iter().cloned().chain([Vec::new()]).collect();
+    for k in [keep.clone(), all, one, with_root, BTreeSet::new()] {
+        let want: Vec<Vec<u8>> = close_parents(&tree, &k).unwrap().into_iter().collect();
+        let parents = missing_parents(&tree, &k).unwrap();
+        let got: Vec<Vec<u8>> = merged(&k, &parents).cloned().collect();
+        assert_eq!(got, want);
+    }
+    let mut t = tree.clone();
+    let e = t.get(b"bin/ping").unwrap().clone();
+    t.insert(b"bin/ping/x".to_vec(), e);
+    let k: BTreeSet<Vec<u8>> = [b"bin/ping/x".to_vec()].into();
+    assert!(matches!(
+        missing_parents(&t, &k),
+        Err(OutputError::ParentNotDir { path }) if path == "/bin/ping"
+    ));
+}
+
 #[test]
 fn hardlink_target_is_first_kept_path() {
     // Only `b` and `c` kept: `b` carries the content, `c` links to it.

@@ -21,7 +21,7 @@
 //! * Sparse files (GNU type `S`, PAX `GNU.sparse.*`, `GNUSparseFile.` names) are refused: the
 //!   bytes would be wrong.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{self, Read};
 
 use super::path::{is_within, join, normalize_with, split_last, PathError};
@@ -166,10 +166,10 @@ pub struct Flattener {
     entries: u64,
     bytes: u64,
     hidden_bytes: u64,
-    /// Paths written by the current layer and all their ancestors: whiteouts skip them.
-    touched: HashSet<Vec<u8>>,
-    /// Paths written explicitly by the current layer (duplicate detection).
-    written: HashSet<Vec<u8>>,
+    /// Paths written by the current layer and all their ancestors: whiteouts skip them. The
+    /// value is true for paths written explicitly (duplicate detection). One map, not two
+    /// sets: it holds every path of the layer, the largest memory use of flattening.
+    touched: HashMap<Box<[u8]>, bool>,
 }
 
 /// Metadata read from one tar entry.
@@ -196,8 +196,7 @@ impl Flattener {
             entries: 0,
             bytes: 0,
             hidden_bytes: 0,
-            touched: HashSet::new(),
-            written: HashSet::new(),
+            touched: HashMap::new(),
         }
     }
 
@@ -222,7 +221,6 @@ impl Flattener {
         self.previous = Some(layer);
         self.layers += 1;
         self.touched.clear();
-        self.written.clear();
         let mut stats = LayerStats::default();
         let mut archive = tar::Archive::new(reader);
         let read_err = |source| ApplyError::Read { layer, source };
@@ -239,7 +237,7 @@ impl Flattener {
         }
         self.hidden_bytes += stats.hidden_bytes;
         self.touched.clear();
-        self.written.clear();
+        self.touched.shrink_to_fit();
         Ok(stats)
     }
 
@@ -649,10 +647,11 @@ impl Flattener {
     fn touch_chain(&mut self, path: &[u8]) {
         let mut p = path;
         while !p.is_empty() {
-            if !self.touched.insert(p.to_vec()) {
+            if self.touched.contains_key(p) {
                 // Its ancestors were marked with it.
                 return;
             }
+            self.touched.insert(p.into(), false);
             p = split_last(p).0;
         }
     }
@@ -666,7 +665,7 @@ impl Flattener {
         mut new: Entry,
         stats: &mut LayerStats,
     ) -> Result<bool, ApplyError> {
-        let dup = self.written.contains(path);
+        let dup = self.touched.get(path).copied().unwrap_or(false);
         let created = match self.tree.get_mut(path) {
             Some(old) if old.is_dir() && new.is_dir() => {
                 if dup {
@@ -699,8 +698,13 @@ impl Flattener {
             }
             self.tree.insert(path.to_vec(), new);
         }
-        self.written.insert(path.to_vec());
-        self.touch_chain(path);
+        match self.touched.get_mut(path) {
+            Some(written) => *written = true,
+            None => {
+                self.touched.insert(path.into(), true);
+                self.touch_chain(split_last(path).0);
+            }
+        }
         Ok(created)
     }
 
@@ -725,7 +729,7 @@ impl Flattener {
         &mut self,
         layer: usize,
         path: &[u8],
-        keep: Option<&HashSet<Vec<u8>>>,
+        keep: Option<&HashMap<Box<[u8]>, bool>>,
         include_self: bool,
         stats: &mut LayerStats,
     ) -> Result<(), ApplyError> {
@@ -735,7 +739,7 @@ impl Flattener {
         }
         keys.extend(self.tree.descendants(path).map(|(k, _)| k.clone()));
         if let Some(keep) = keep {
-            keys.retain(|k| !keep.contains(k));
+            keys.retain(|k| !keep.contains_key(k.as_slice()));
         }
         let mut removed = Vec::with_capacity(keys.len());
         for k in keys {
