@@ -201,11 +201,11 @@ build_tiny() {
 
 build_redis() {
     local w=$1
-    rootfs "$w/rootfs.tar" redis-server
-    layout_from_tar "$w/L" "$w/rootfs.tar" "mmdebstrap --include=redis-server $SUITE"
-    config "$w/L" --config.entrypoint /usr/bin/redis-server \
-        --config.cmd --port --config.cmd 6379 --config.cmd --protected-mode --config.cmd no \
-        --config.cmd --save --config.cmd '' --config.cmd --appendonly --config.cmd no \
+    # umoci drops empty --config.cmd values (`--save ''`): the settings live in a config file
+    rootfs "$w/rootfs.tar" redis-server \
+        --customize-hook="copy-in '$HERE/files/redis/oci-slim.conf' /etc/redis"
+    layout_from_tar "$w/L" "$w/rootfs.tar" "mmdebstrap --include=redis-server + /etc/redis/oci-slim.conf"
+    config "$w/L" --config.entrypoint /usr/bin/redis-server --config.cmd /etc/redis/oci-slim.conf \
         --config.exposedports 6379/tcp --config.workingdir /var/lib/redis
     export_image "$w/L" redis "$w"
 }
