@@ -15,7 +15,12 @@ use std::time::Duration;
 use util::{Net, Transport};
 
 /// Run `oci-slim IN OUT --report R ARGS`; the output path, the process output and the report.
-fn slim(input: &Path, dir: &Path, name: &str, args: &[&str]) -> (PathBuf, Output, serde_json::Value) {
+fn slim(
+    input: &Path,
+    dir: &Path,
+    name: &str,
+    args: &[&str],
+) -> (PathBuf, Output, serde_json::Value) {
     let out = dir.join(format!("{name}.tar"));
     let report = dir.join(format!("{name}.json"));
     let output = util::oci_slim()
@@ -74,13 +79,20 @@ fn sizes(name: &str, rep: &serde_json::Value) -> (u64, u64, u64) {
         s.2 as f64 / 1e6,
         rep["output"]["archive_bytes"]
     );
-    assert!(s.2 > 0 && s.2 <= s.1, "{name}: kept {} of {} bytes", s.2, s.1);
+    assert!(
+        s.2 > 0 && s.2 <= s.1,
+        "{name}: kept {} of {} bytes",
+        s.2,
+        s.1
+    );
     s
 }
 
 /// The probe named `name` in the report passed.
 fn probe_ok(rep: &serde_json::Value, name: &str) {
-    let probes = rep["run"]["probes"].as_array().expect("no probes in report");
+    let probes = rep["run"]["probes"]
+        .as_array()
+        .expect("no probes in report");
     let p = probes
         .iter()
         .find(|p| p["name"] == name)
@@ -122,7 +134,13 @@ fn fidelity(input: &Path, out: &Path) {
     let dir = tempfile::tempdir().expect("temp dir");
     let layout = dir.path().join("L");
     std::fs::create_dir(&layout).expect("mkdir");
-    util::run(Command::new("tar").arg("-xf").arg(input).arg("-C").arg(&layout));
+    util::run(
+        Command::new("tar")
+            .arg("-xf")
+            .arg(input)
+            .arg("-C")
+            .arg(&layout),
+    );
     util::run(
         Command::new("umoci")
             .args(["unpack", "--image"])
@@ -132,7 +150,9 @@ fn fidelity(input: &Path, out: &Path) {
     let rootfs = dir.path().join("bundle/rootfs");
     let layer = util::image_layer_blobs(out).remove(0);
     let reader: Box<dyn Read> = if layer.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::read::MultiGzDecoder::new(std::io::Cursor::new(layer)))
+        Box::new(flate2::read::MultiGzDecoder::new(std::io::Cursor::new(
+            layer,
+        )))
     } else {
         Box::new(std::io::Cursor::new(layer))
     };
@@ -149,9 +169,21 @@ fn fidelity(input: &Path, out: &Path) {
         let md = std::fs::symlink_metadata(&host)
             .unwrap_or_else(|_| panic!("`{path}` is in the output but not in the input"));
         use std::os::unix::fs::MetadataExt;
-        assert_eq!(h.mode().unwrap_or(0) & 0o7777, md.mode() & 0o7777, "mode of `{path}`");
-        assert_eq!(h.uid().unwrap_or(u64::MAX), u64::from(md.uid()), "uid of `{path}`");
-        assert_eq!(h.gid().unwrap_or(u64::MAX), u64::from(md.gid()), "gid of `{path}`");
+        assert_eq!(
+            h.mode().unwrap_or(0) & 0o7777,
+            md.mode() & 0o7777,
+            "mode of `{path}`"
+        );
+        assert_eq!(
+            h.uid().unwrap_or(u64::MAX),
+            u64::from(md.uid()),
+            "uid of `{path}`"
+        );
+        assert_eq!(
+            h.gid().unwrap_or(u64::MAX),
+            u64::from(md.gid()),
+            "gid of `{path}`"
+        );
         match h.entry_type() {
             tar::EntryType::Regular => {
                 assert!(md.is_file(), "`{path}` type");
@@ -257,7 +289,12 @@ fn redis_server() {
     let input = util::oci_image("redis");
     let dir = tempfile::tempdir().expect("temp dir");
     let probe = "redis-cli -p 6379 ping";
-    let (out, _, rep) = slim(&input, dir.path(), "redis", &["-t", &tag("redis"), "--probe", probe]);
+    let (out, _, rep) = slim(
+        &input,
+        dir.path(),
+        "redis",
+        &["-t", &tag("redis"), "--probe", probe],
+    );
     probe_ok(&rep, &format!("command: {probe}"));
     sizes("redis", &rep);
     let k = kept(&rep);
@@ -304,7 +341,10 @@ fn java_app() {
     assert!(
         !names.iter().any(|p| p.contains("hsperfdata")),
         "JVM perf data of the run leaked: {:?}",
-        names.iter().filter(|p| p.contains("hsperfdata")).collect::<Vec<_>>()
+        names
+            .iter()
+            .filter(|p| p.contains("hsperfdata"))
+            .collect::<Vec<_>>()
     );
     assert!(
         kept(&rep).contains("/app/Server.class"),
