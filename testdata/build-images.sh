@@ -1,17 +1,22 @@
 #!/bin/bash
 # Build the real Debian 12 (bookworm) test images used by the integration tests.
 #
-#   testdata/build-images.sh [NAME...]      # default: all images
+#   testdata/build-images.sh [-j N] [NAME...]   # default: all images, N builds at a time (1)
+#   testdata/build-images.sh --print-recipe NAME # the recipe hash of one image
 #
 # Each image X is written to the cache dir ($OCI_SLIM_IMAGE_CACHE, default
 # testdata/cache) as X.oci.tar (OCI layout tar, gzip layers) and X.docker.tar
 # (docker-save archive named oci-slim-test/X:latest); `nginx` also yields
-# nginx-zstd.oci.tar. An image is skipped when its outputs exist and the recipe
-# hash (this script + testdata/src + testdata/files) is unchanged. The paths of
+# nginx-zstd.oci.tar. An image is skipped when its outputs exist and its recipe
+# hash (stamped in X.image-recipe) is unchanged. The recipe of an image is its own
+# `build_X` function, the shared helper functions, and its own files under
+# testdata/files/X and testdata/src (see `inputs_of`), comments and blank lines
+# ignored: adding or changing one image does not rebuild the others. The paths of
 # the requested images are printed on stdout, one per line; progress and timings
 # go to stderr.
 #
-# Needs: mmdebstrap, umoci, skopeo, gcc + libc6-dev (static), GNU tar, sha256sum.
+# Needs: mmdebstrap, umoci, skopeo, gcc + libc6-dev (static), GNU tar, sha256sum;
+# javac (java image), go (go image).
 # As root mmdebstrap runs in its default (root) mode; otherwise in `unshare` mode.
 set -euo pipefail
 
@@ -21,7 +26,7 @@ SUITE=bookworm
 # Fixed timestamp for everything we create (mmdebstrap clamps mtimes to it too).
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1735689600} # 2025-01-01T00:00:00Z
 CREATED=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)
-ALL=(nginx python shell static tiny postgres perl)
+ALL=(nginx python shell static tiny postgres perl redis node java go)
 
 log() { printf 'build-images: %s\n' "$*" >&2; }
 die() {
@@ -29,11 +34,16 @@ die() {
     exit 1
 }
 
-check_tools() {
+check_tools() { # NAME
     local tool
     for tool in mmdebstrap umoci skopeo gcc; do
         command -v "$tool" >/dev/null || die "missing tool \`$tool\` (hint: apt-get install mmdebstrap umoci skopeo gcc libc6-dev)"
     done
+    case $1 in
+    java) command -v javac >/dev/null || die "missing tool \`javac\` (hint: apt-get install openjdk-17-jdk-headless)" ;;
+    go) command -v go >/dev/null || die "missing tool \`go\` (hint: apt-get install golang-go)" ;;
+    esac
+    return 0
 }
 
 if [ "$(id -u)" = 0 ]; then
@@ -44,25 +54,6 @@ else
     UMOCI_ROOTLESS=(--rootless)
 fi
 
-mkdir -p "$CACHE"
-CACHE=$(cd "$CACHE" && pwd)
-# One builder at a time per cache (tests may call this script concurrently).
-exec 9>"$CACHE/.lock"
-flock 9
-
-RECIPE=$(
-    cd "$HERE"
-    {
-        # comments and blank lines do not change the recipe
-        grep -v -E '^[[:space:]]*(#|$)' build-images.sh | sha256sum
-        find src files -type f -print0 | sort -z | xargs -0 sha256sum
-        find files -print0 | sort -z | xargs -0 stat -c '%a %n'
-    } | sha256sum | cut -d' ' -f1
-)
-
-# Each image downloads its own packages: a shared .deb cache (mmdebstrap sync-in/sync-out hooks)
-# gave the same images and no clear speed-up here, so builds stay independent.
-rm -rf "$CACHE/debs"
 
 # Deterministic tar of a directory's contents.
 det_tar() { # DIR OUT [tar args...]
@@ -208,23 +199,114 @@ build_tiny() {
     export_image "$w/L" tiny "$w"
 }
 
+build_redis() {
+    local w=$1
+    # umoci drops empty --config.cmd values (`--save ''`): the settings live in a config file
+    rootfs "$w/rootfs.tar" redis-server \
+        --customize-hook="copy-in '$HERE/files/redis/oci-slim.conf' /etc/redis"
+    layout_from_tar "$w/L" "$w/rootfs.tar" "mmdebstrap --include=redis-server + /etc/redis/oci-slim.conf"
+    config "$w/L" --config.entrypoint /usr/bin/redis-server --config.cmd /etc/redis/oci-slim.conf \
+        --config.exposedports 6379/tcp --config.workingdir /var/lib/redis
+    export_image "$w/L" redis "$w"
+}
+
+build_node() {
+    local w=$1
+    rootfs "$w/rootfs.tar" nodejs \
+        --customize-hook='mkdir -p "$1"/app' \
+        --customize-hook="copy-in '$HERE/files/node/server.js' /app"
+    layout_from_tar "$w/L" "$w/rootfs.tar" "mmdebstrap --include=nodejs + /app/server.js"
+    config "$w/L" --config.entrypoint node --config.entrypoint /app/server.js \
+        --config.exposedports 3000/tcp --config.workingdir /app
+    export_image "$w/L" node "$w"
+}
+
+build_java() {
+    local w=$1
+    mkdir -p "$w/classes"
+    javac --release 17 -d "$w/classes" "$HERE/src/java/Server.java" >&2
+    touch -d "@$SOURCE_DATE_EPOCH" "$w/classes/Server.class"
+    rootfs "$w/rootfs.tar" openjdk-17-jre-headless \
+        --customize-hook='mkdir -p "$1"/app' \
+        --customize-hook="copy-in '$w/classes/Server.class' /app"
+    layout_from_tar "$w/L" "$w/rootfs.tar" "mmdebstrap --include=openjdk-17-jre-headless + /app/Server.class"
+    config "$w/L" --config.entrypoint java --config.entrypoint -cp --config.entrypoint /app \
+        --config.entrypoint Server --config.exposedports 8080/tcp --config.workingdir /app
+    export_image "$w/L" java "$w"
+}
+
+build_go() {
+    local w=$1
+    mkdir -p "$w/gocache" "$w/gopath"
+    (
+        cd "$HERE/src/go"
+        CGO_ENABLED=0 GOCACHE="$w/gocache" GOPATH="$w/gopath" GO111MODULE=off GOFLAGS= \
+            go build -trimpath -ldflags='-s -w -buildid=' -o "$w/server" main.go
+    ) >&2
+    single_file_layout "$w" go "$w/server" server
+    config "$w/L" --config.entrypoint /server --config.exposedports 8080/tcp
+    export_image "$w/L" go "$w"
+}
+
 outputs_of() { # NAME
     echo "$1.oci.tar" "$1.docker.tar"
     [ "$1" = nginx ] && echo nginx-zstd.oci.tar
     return 0
 }
 
+# Files (relative to testdata/) an image is built from, besides this script.
+inputs_of() { # NAME
+    case $1 in
+    static) echo src/static-server.c ;;
+    tiny) echo src/tiny.c ;;
+    java) echo src/java ;;
+    go) echo src/go ;;
+    *) [ -d "$HERE/files/$1" ] && echo "files/$1" ;;
+    esac
+    return 0
+}
+
+# Text of shell function NAME as written in this script, comments and blank lines dropped.
+function_text() { # NAME
+    awk -v f="$1" '$0 ~ "^" f "\\(\\)" { on = 1 } on { print } on && /^}/ { exit }' "$HERE/build-images.sh" |
+        grep -v -E '^[[:space:]]*(#|$)'
+}
+
+# Recipe hash of one image: what produces its bytes and nothing else.
+recipe_of() { # NAME
+    local fn inputs
+    {
+        printf 'suite=%s epoch=%s\n' "$SUITE" "$SOURCE_DATE_EPOCH"
+        for fn in det_tar rootfs layout_from_tar config export_image single_file_layout "build_$1"; do
+            function_text "$fn"
+        done
+        read -r -a inputs <<<"$(inputs_of "$1")"
+        if [ ${#inputs[@]} -gt 0 ]; then
+            (
+                cd "$HERE"
+                find "${inputs[@]}" -type f -print0 | sort -z | xargs -0 -r sha256sum
+                find "${inputs[@]}" -print0 | sort -z | xargs -0 -r stat -c '%a %n'
+            )
+        fi
+    } | sha256sum | cut -d' ' -f1
+}
+
 build_one() { # NAME
-    local name=$1 stamp="$CACHE/$1.recipe" f fresh=1
+    local name=$1 stamp="$CACHE/$1.image-recipe" f fresh=1 recipe lockfd
+    recipe=$(recipe_of "$name")
+    # One builder per image and cache (tests may call this script concurrently).
+    exec {lockfd}>"$CACHE/.lock-$name"
+    flock "$lockfd"
     for f in $(outputs_of "$name"); do
         [ -s "$CACHE/$f" ] || fresh=0
     done
-    if [ "$fresh" = 1 ] && [ "$(cat "$stamp" 2>/dev/null)" = "$RECIPE" ]; then
+    if [ "$fresh" = 1 ] && [ "$(cat "$stamp" 2>/dev/null)" = "$recipe" ]; then
         log "$name: up to date"
+        exec {lockfd}>&-
         return 0
     fi
     local w start end
-    check_tools
+    check_tools "$name"
     w=$(mktemp -d "$CACHE/.build-$name.XXXXXX")
     # shellcheck disable=SC2064
     trap "rm -rf '$w'" EXIT
@@ -235,9 +317,10 @@ build_one() { # NAME
     for f in $(outputs_of "$name"); do
         mv -f "$w/$f" "$CACHE/$f"
     done
-    printf '%s\n' "$RECIPE" >"$stamp"
+    printf '%s\n' "$recipe" >"$stamp"
     rm -rf "$w"
     trap - EXIT
+    exec {lockfd}>&-
     end=$(date +%s%N)
     for f in $(outputs_of "$name"); do
         log "$(printf '%s: %-20s %12d bytes' "$name" "$f" "$(stat -c %s "$CACHE/$f")")"
@@ -246,17 +329,75 @@ build_one() { # NAME
     log "$(printf '%s: built in %d.%01d s' "$name" $((ms / 1000)) $((ms % 1000 / 100)))"
 }
 
-names=("$@")
-[ ${#names[@]} -eq 0 ] && names=("${ALL[@]}")
-for n in "${names[@]}"; do
+known() { # NAME
     case " ${ALL[*]} " in
-    *" $n "*) ;;
-    *) die "unknown image \`$n\` (known: ${ALL[*]})" ;;
+    *" $1 "*) return 0 ;;
+    *) die "unknown image \`$1\` (known: ${ALL[*]})" ;;
+    esac
+}
+
+jobs_max=1
+names=()
+while [ $# -gt 0 ]; do
+    case $1 in
+    -j)
+        [ $# -ge 2 ] || die "\`-j\` needs a number"
+        jobs_max=$2
+        shift 2
+        ;;
+    -j*)
+        jobs_max=${1#-j}
+        shift
+        ;;
+    --print-recipe)
+        [ $# -eq 2 ] || die "usage: \`build-images.sh --print-recipe NAME\`"
+        known "$2"
+        recipe_of "$2"
+        exit 0
+        ;;
+    -*) die "unknown option \`$1\`" ;;
+    *)
+        names+=("$1")
+        shift
+        ;;
     esac
 done
+[[ $jobs_max =~ ^[1-9][0-9]*$ ]] || die "\`-j\` needs a positive number, not \`$jobs_max\`"
+[ ${#names[@]} -eq 0 ] && names=("${ALL[@]}")
 for n in "${names[@]}"; do
-    build_one "$n"
+    known "$n"
 done
+
+mkdir -p "$CACHE"
+CACHE=$(cd "$CACHE" && pwd)
+# Shared hold on the cache-wide lock: older versions of this script take it exclusively, so they
+# never build while we do; builds of one image are serialized by its own lock in build_one.
+exec 9>"$CACHE/.lock"
+flock -s 9
+# Each image downloads its own packages: a shared .deb cache (mmdebstrap sync-in/sync-out hooks)
+# gave the same images and no clear speed-up here, so builds stay independent.
+rm -rf "$CACHE/debs"
+
+if [ "$jobs_max" = 1 ] || [ ${#names[@]} -le 1 ]; then
+    for n in "${names[@]}"; do
+        build_one "$n"
+    done
+else
+    # Background builds, at most jobs_max at a time; each logs with its image name.
+    pids=()
+    for n in "${names[@]}"; do
+        while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do
+            sleep 1
+        done
+        (build_one "$n") &
+        pids+=("$!")
+    done
+    failed=()
+    for i in "${!pids[@]}"; do
+        wait "${pids[$i]}" || failed+=("${names[$i]}")
+    done
+    [ ${#failed[@]} -eq 0 ] || die "building failed: ${failed[*]}"
+fi
 for n in "${names[@]}"; do
     for f in $(outputs_of "$n"); do
         echo "$CACHE/$f"
