@@ -375,3 +375,74 @@ fn go_static_server() {
         "the slim go image is larger than its input"
     );
 }
+
+/// The same redis image slimmed by the unprivileged user `tester`: the probe passes and the
+/// output holds the input's own bytes.
+#[test]
+fn redis_rootless() {
+    if !have_redis_cli() {
+        return;
+    }
+    if !util::can_run_unprivileged() {
+        util::skip("rootless run", "no unprivileged user to run as");
+        return;
+    }
+    let input = util::oci_image("redis");
+    util::share_with_tester(&input);
+    let dir = util::tester_tempdir();
+    let out = dir.path().join("redis.tar");
+    let report = dir.path().join("redis.json");
+    let probe = "redis-cli -p 6379 ping";
+    let mut cmd = util::oci_slim();
+    cmd.arg(&input)
+        .arg(&out)
+        .arg("--report")
+        .arg(&report)
+        .args(["-t", &tag("redis-rootless"), "--probe", probe]);
+    let o = util::as_tester(cmd)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running oci-slim");
+    assert!(
+        o.status.success(),
+        "rootless oci-slim failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let rep: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).expect("report")).expect("report JSON");
+    probe_ok(&rep, &format!("command: {probe}"));
+    sizes("redis-rootless", &rep);
+    check_output(&input, &out);
+}
+
+/// `--verify`: every stack's slim image, run again from its single layer with the same probes,
+/// agrees with the original on the first round.
+#[test]
+fn stacks_verify_on_the_first_round() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let redis_probe = ["--probe", "redis-cli -p 6379 ping"];
+    let cases: [(&str, &[&str]); 4] = [
+        ("go", &[]),
+        ("redis", &redis_probe),
+        ("node", &[]),
+        ("java", &["--wait", "2"]),
+    ];
+    for (name, extra) in cases {
+        if name == "redis" && !have_redis_cli() {
+            continue;
+        }
+        let mut args = vec!["--verify"];
+        args.extend_from_slice(extra);
+        let (out, _, rep) = slim(&util::oci_image(name), dir.path(), name, &args);
+        let v = &rep["verify"];
+        assert_eq!(v["verified"], true, "{name}: {v}");
+        let rounds = v["rounds"].as_array().expect("verify rounds");
+        assert_eq!(rounds.len(), 1, "{name}: {v}");
+        assert_eq!(rounds[0]["agreed"], true, "{name}: {v}");
+        assert!(out.is_file(), "{name}: no output");
+        eprintln!(
+            "VERIFY {name}: ok, kept files {} B",
+            rep["output"]["file_bytes"]
+        );
+    }
+}
