@@ -58,6 +58,10 @@ pub struct ClosureBuilder<'a> {
     glibc_targets: BTreeSet<(bool, u16)>,
     default_flavor: Flavor,
     warnings: Vec<Warning>,
+    /// DT_NEEDED names the search did not find: (needed by, name). Decided in `finish`:
+    /// ld.so reuses an already loaded object with that soname (a JVM's `libjvm.so`, loaded by
+    /// the launcher with dlopen, satisfies `libjava.so`), so a kept file of that name is fine.
+    unresolved: Vec<(String, String)>,
 }
 
 /// Most bytes of a `#!` line the kernel reads (BINPRM_BUF_SIZE).
@@ -93,6 +97,7 @@ impl<'a> ClosureBuilder<'a> {
             glibc_targets: BTreeSet::new(),
             default_flavor: detect_flavor(tree),
             warnings,
+            unresolved: Vec::new(),
         }
     }
 
@@ -309,7 +314,7 @@ impl<'a> ClosureBuilder<'a> {
         for name in &info.needed {
             let found = self.search.find(name, &chain, target, &flavor);
             if found.is_empty() {
-                self.warn(&by, format!("needed library `{name}` not found"));
+                self.unresolved.push((by.clone(), name.clone()));
             }
             for f in found {
                 self.add_resolved(
@@ -660,6 +665,13 @@ impl<'a> ClosureBuilder<'a> {
         }
         for p in parents {
             self.kept.entry(p).or_default().insert(Reason::Parent);
+        }
+        for (by, name) in std::mem::take(&mut self.unresolved) {
+            let suffix = format!("/{name}");
+            let loaded = self.kept.keys().any(|k| k.ends_with(suffix.as_bytes()));
+            if !loaded {
+                self.warn(&by, format!("needed library `{name}` not found"));
+            }
         }
         Closure {
             kept: self.kept,

@@ -1191,3 +1191,26 @@ fn preloads() {
     assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
     assert!(c.warnings[0].message.contains("libmissing.so"));
 }
+
+#[test]
+fn needed_library_already_kept_under_its_name_is_not_a_warning() {
+    let mut fx = Fx::new();
+    fx.merged_usr();
+    // A JVM layout: libjava.so needs libjvm.so, which lives in server/ and is not on its
+    // search path; the launcher dlopens it first, and ld.so reuses it by soname.
+    fx.file(
+        "/opt/jdk/lib/libjava.so",
+        &lib(&["libjvm.so", "libmissing.so"]),
+    );
+    fx.file("/opt/jdk/lib/server/libjvm.so", &lib(&[]));
+    let mut b = fx.builder(&[]);
+    b.add_path(b"/opt/jdk/lib/server/libjvm.so", Reason::Entrypoint);
+    b.add_path(b"/opt/jdk/lib/libjava.so", Reason::Entrypoint);
+    let c = b.finish();
+    let msgs: Vec<&str> = c.warnings.iter().map(|w| w.message.as_str()).collect();
+    assert!(!msgs.iter().any(|m| m.contains("libjvm.so")), "{msgs:?}");
+    assert!(
+        msgs.iter().any(|m| m.contains("`libmissing.so` not found")),
+        "{msgs:?}"
+    );
+}
