@@ -92,9 +92,14 @@ pub fn load(src: &Source, stage_in: Option<&Path>, progress: &dyn Progress) -> R
     for (i, layer) in image.layers.iter().enumerate() {
         let mut reader = archive.open_layer(layer)?;
         let compression = reader.compression();
-        let stats = flattener
-            .apply_layer(i, &mut reader)
-            .with_context(|| format!("applying layer {} ({})", i + 1, layer.digest))?;
+        let stats = flattener.apply_layer(i, &mut reader).with_context(|| {
+            format!(
+                "applying layer {} of {} ({})",
+                i + 1,
+                image.layers.len(),
+                layer.digest
+            )
+        })?;
         let read = reader.finish()?;
         done += read.compressed_bytes;
         progress.advance(done);

@@ -32,87 +32,87 @@ use crate::limits::Limits;
 /// Errors while applying a layer. `layer` is the index given to [`Flattener::apply_layer`].
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    #[error("reading layer {layer} failed")]
+    #[error("reading layer {} failed", .layer + 1)]
     Read {
         layer: usize,
         #[source]
         source: io::Error,
     },
-    #[error("layer {layer} has a bad entry name")]
+    #[error("layer {} has a bad entry name", .layer + 1)]
     Name {
         layer: usize,
         #[source]
         source: PathError,
     },
-    #[error("layer {layer}: reading the header of `{path}` failed")]
+    #[error("layer {}: reading the header of `{path}` failed", .layer + 1)]
     Header {
         layer: usize,
         path: String,
         #[source]
         source: io::Error,
     },
-    #[error("layer {layer}: entry `{path}` has a parent that is a symlink (`{parent}`)")]
+    #[error("layer {}: entry `{path}` has a parent that is a symlink (`{parent}`)", .layer + 1)]
     ParentSymlink {
         layer: usize,
         path: String,
         parent: String,
     },
-    #[error("layer {layer}: entry `{path}` has a parent that is not a directory (`{parent}`)")]
+    #[error("layer {}: entry `{path}` has a parent that is not a directory (`{parent}`)", .layer + 1)]
     ParentNotDir {
         layer: usize,
         path: String,
         parent: String,
     },
-    #[error("layer {layer}: duplicate entry `{path}`")]
+    #[error("layer {}: duplicate entry `{path}`", .layer + 1)]
     DuplicateEntry { layer: usize, path: String },
-    #[error("layer {layer}: bad whiteout `{path}`")]
+    #[error("layer {}: bad whiteout `{path}`", .layer + 1)]
     BadWhiteout { layer: usize, path: String },
-    #[error("layer {layer}: hardlink `{path}` points to `{target}`, which does not exist")]
+    #[error("layer {}: hardlink `{path}` points to `{target}`, which does not exist", .layer + 1)]
     HardlinkMissing {
         layer: usize,
         path: String,
         target: String,
     },
-    #[error("layer {layer}: hardlink `{path}` points to directory `{target}`")]
+    #[error("layer {}: hardlink `{path}` points to directory `{target}`", .layer + 1)]
     HardlinkToDir {
         layer: usize,
         path: String,
         target: String,
     },
-    #[error("layer {layer}: hardlink `{path}` points to itself or below itself (`{target}`)")]
+    #[error("layer {}: hardlink `{path}` points to itself or below itself (`{target}`)", .layer + 1)]
     HardlinkToSelf {
         layer: usize,
         path: String,
         target: String,
     },
-    #[error("layer {layer}: bad hardlink target of `{path}`")]
+    #[error("layer {}: bad hardlink target of `{path}`", .layer + 1)]
     HardlinkTarget {
         layer: usize,
         path: String,
         #[source]
         source: PathError,
     },
-    #[error("layer {layer}: link `{path}` has no target")]
+    #[error("layer {}: link `{path}` has no target", .layer + 1)]
     MissingLinkTarget { layer: usize, path: String },
-    #[error("layer {layer}: symlink `{path}` has a target with a NUL byte")]
+    #[error("layer {}: symlink `{path}` has a target with a NUL byte", .layer + 1)]
     NulLinkTarget { layer: usize, path: String },
-    #[error("layer {layer}: `{path}` is a sparse file, which is not supported")]
+    #[error("layer {}: `{path}` is a sparse file, which is not supported", .layer + 1)]
     Sparse { layer: usize, path: String },
-    #[error("layer {layer}: entry `{path}` has unsupported type `{kind}`")]
+    #[error("layer {}: entry `{path}` has unsupported type `{kind}`", .layer + 1)]
     UnsupportedType {
         layer: usize,
         path: String,
         kind: char,
     },
-    #[error("layer {layer}: the root `/` can only be a directory")]
+    #[error("layer {}: the root `/` can only be a directory", .layer + 1)]
     RootNotDir { layer: usize },
-    #[error("layer {layer} applied after layer {previous}: layers must be applied bottom-up")]
+    #[error("layer {} applied after layer {previous}: layers must be applied bottom-up", .layer + 1)]
     LayerOrder { layer: usize, previous: usize },
     #[error("too many tar entries in the layers (limit {limit})")]
     TooManyEntries { limit: u64 },
     #[error("too many bytes of regular files in the layers (limit {limit})")]
     TooManyBytes { limit: u64 },
-    #[error("layer {layer}: staging failed")]
+    #[error("layer {}: staging failed", .layer + 1)]
     Stage {
         layer: usize,
         #[source]
