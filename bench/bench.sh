@@ -237,7 +237,8 @@ bench_trace() {
     rm -f "$W/tout.tar"
 }
 
-log "binary $BIN; runs $RUNS (min kept); work dir $W"
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+log "binary $BIN; runs $RUNS (min kept); work dir $W; load average $LOAD0"
 for name in $IMAGES; do
     in=$IMAGE_DIR/$name.oci.tar
     if [ ! -f "$in" ] && [ -x testdata/build-images.sh ]; then
@@ -249,7 +250,7 @@ for g in $GEN; do bench_generated "${g%%:*}" "${g##*:}"; done
 bench_trace
 
 {
-    echo "# machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "# machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r); load average at start: $LOAD0, at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$W/machine.txt"
 python3 "$BENCH/table.py" "$REC" "$W/sizes.tsv" "$W/machine.txt" "$TRACE_N"
 if [ -n "${SAVE:-}" ]; then cp "$REC" "$SAVE"; fi

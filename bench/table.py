@@ -90,8 +90,10 @@ def main():
     except FileNotFoundError:
         pass
     if sizes:
-        print("scaling (generated images; --no-run end to end and flatten)")
-        h = f"{'image':10} {'MiB':>6} {'files':>7} {'archive MB':>10} {'norun s':>8} {'MB/s':>7} {'us/file':>8} {'flatten s':>9} {'peak RSS MB':>11}"
+        print("scaling (generated images): --no-run end to end, and flatten (= unpack + gzip of everything)")
+        print("CPU time is the load-independent figure on a shared machine; wall is min over runs")
+        h = (f"{'image':10} {'MiB':>5} {'files':>7} {'arch MB':>8} {'norun s':>8} {'cpu s':>7} {'cpu ms/MiB':>10}"
+             f" {'us cpu/file':>11} {'flatten s':>9} {'cpu s':>7} {'cpu ms/MiB':>10} {'peak RSS MB':>11}")
         print(h)
         print("-" * len(h))
         for name, mb, files, arch in sizes:
@@ -99,10 +101,12 @@ def main():
             fl = rows.get((name, "flatten:total"))
             if not n:
                 continue
+            mb, files = int(mb), int(files)
             rss = max(n[2], fl[2] if fl else 0)
+            fw, fc = (fl[0], fl[1]) if fl else (float("nan"), float("nan"))
             print(
-                f"{name:10} {int(mb):6} {int(files):7} {int(arch) / 1e6:10.1f} {n[0]:8.2f} {int(mb) / n[0]:7.1f}"
-                f" {n[0] / int(files) * 1e6:8.1f} {fl[0] if fl else float('nan'):9.2f} {rss / 1024:11.1f}"
+                f"{name:10} {mb:5} {files:7} {int(arch) / 1e6:8.1f} {n[0]:8.2f} {n[1]:7.2f} {n[1] / mb * 1e3:10.2f}"
+                f" {n[1] / files * 1e6:11.1f} {fw:9.2f} {fc:7.2f} {fc / mb * 1e3:10.2f} {rss / 1024:11.1f}"
             )
         print()
 
