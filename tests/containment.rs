@@ -282,6 +282,9 @@ fn big_archive(path: &Path, files: usize) {
         let mut h = tar::Header::new_gnu();
         h.set_size(data.len() as u64);
         h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
         h.set_entry_type(tar::EntryType::Regular);
         layer
             .append_data(&mut h, format!("d{}/f{i}", i % 50), &data[..])
@@ -320,7 +323,7 @@ fn sigterm_and_sigint_remove_temp_dirs() {
         let outdir = d.path().join(format!("out-{sig}"));
         std::fs::create_dir_all(&tmp).expect("mkdir");
         std::fs::create_dir_all(&outdir).expect("mkdir");
-        let child = Command::new(env!("CARGO_BIN_EXE_oci-slim"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_oci-slim"))
             .arg("flatten")
             .arg(&input)
             .arg(outdir.join("out.tar"))
@@ -332,6 +335,11 @@ fn sigterm_and_sigint_remove_temp_dirs() {
         // Wait until the staging dir exists, then interrupt.
         let start = std::time::Instant::now();
         while std::fs::read_dir(&tmp).expect("read tmp").next().is_none() {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                let mut err = String::new();
+                std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).ok();
+                panic!("oci-slim ended ({status}) before its staging dir was seen: {err}");
+            }
             assert!(start.elapsed() < Duration::from_secs(60), "no staging dir");
             std::thread::sleep(Duration::from_millis(5));
         }
