@@ -607,3 +607,75 @@ fn deterministic_output() {
         .iter()
         .any(|w| w.as_str().unwrap_or("").contains("--no-run")));
 }
+
+/// Policy options on a real image: packages, executables, the shell, includes and excludes.
+#[test]
+fn policy_options() {
+    let input = util::oci_image("shell");
+    let dir = util::tester_tempdir();
+    let rules = dir.path().join("rules.txt");
+    std::fs::write(&rules, "# docs we want\n/usr/share/doc/sed\n").unwrap();
+    let (out, o, rep) = slim(
+        &input,
+        dir.path(),
+        "policy",
+        &[
+            "--no-run",
+            "--include-pkg",
+            "grep",
+            "--include-exe",
+            "env",
+            "--keep-shell",
+            "--include",
+            "/etc/debian_version",
+            "--include-from",
+            rules.to_str().unwrap(),
+            "--exclude",
+            "/usr/share/man/**",
+        ],
+        false,
+    );
+    ok(&o);
+    let layer = &util::image_layers(&out)[0];
+    let has = |p: &str| layer.iter().any(|e| e.path.trim_end_matches('/') == p);
+    for p in [
+        "usr/bin/grep",
+        "usr/bin/env",
+        "usr/bin/dash",
+        "bin",
+        "etc/debian_version",
+        "usr/share/doc/sed/copyright",
+        "usr/lib/x86_64-linux-gnu/libpcre2-8.so.0",
+    ] {
+        assert!(has(p), "`{p}` missing");
+    }
+    assert!(
+        !layer
+            .iter()
+            .any(|e| e.path.starts_with("usr/share/man/") && e.kind != 'd'),
+        "excluded man pages kept"
+    );
+    let kept = rep["kept"].as_array().unwrap();
+    let reason = |p: &str| {
+        kept.iter()
+            .find(|k| k["path"] == p)
+            .map(|k| k["reasons"][0]["kind"].clone())
+    };
+    assert_eq!(reason("/usr/bin/grep"), Some(serde_json::json!("package")));
+    assert_eq!(
+        reason("/etc/debian_version"),
+        Some(serde_json::json!("include"))
+    );
+    assert_eq!(rep["run"]["traced"], false);
+    // Unknown package: a clear error, no output.
+    let (out2, o, _) = slim(
+        &input,
+        dir.path(),
+        "bad",
+        &["--no-run", "--include-pkg", "no-such-pkg"],
+        false,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no-such-pkg"));
+    assert!(!out2.exists());
+}
