@@ -25,6 +25,11 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
+            while crate::sys::cleanup::interrupted() {
+                // The cleanup thread removes temporary files and exits with 128 + signal;
+                // this error is only a consequence of that removal.
+                std::thread::park();
+            }
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }

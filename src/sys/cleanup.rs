@@ -16,6 +16,14 @@ use libc::c_int;
 
 static REGISTRY: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 static PIPE_W: AtomicI32 = AtomicI32::new(-1);
+/// Set once a signal has been received: the cleanup thread is removing files and will exit.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// True once SIGINT/SIGTERM/SIGHUP arrived. Work failing afterwards (its files vanish under it)
+/// must not exit on its own: the cleanup thread exits with `128 + signal`.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
 
 /// Remove `path` (file or directory tree) if the process is interrupted.
 pub fn register(path: &Path) {
@@ -37,6 +45,7 @@ pub fn registered() -> Vec<PathBuf> {
 }
 
 extern "C" fn on_signal(sig: c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
     let fd = PIPE_W.load(Ordering::SeqCst);
     if fd >= 0 {
         let b = [sig as u8];
@@ -114,6 +123,7 @@ pub fn install() {
                 // SAFETY: `b` is a valid 1-byte buffer; `r` stays open in this thread.
                 let n = unsafe { libc::read(r.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
                 if n == 1 {
+                    INTERRUPTED.store(true, Ordering::SeqCst);
                     break;
                 }
                 if n == 0 {
