@@ -258,6 +258,9 @@ pub fn slim(cfg: &SlimConfig, progress: &dyn Progress) -> Result<SlimOutcome> {
         report.warnings.push("--no-run: nothing was traced; only the static closure of the entrypoint, NSS and the includes is kept".into());
     } else {
         phases.start("trace");
+        if exec.argv().is_empty() {
+            bail!("the image has no Entrypoint or Cmd to run\nhint: name one with `--entrypoint`/`--cmd`, or keep a static closure with `--no-run` and `--include`");
+        }
         progress.phase("tracing the entrypoint", None);
         let spec = run_spec(image, exec.clone(), &cfg.run, staging.root(), &cfg.tmp);
         let outcome = sandbox::run(&spec).context("running the image in the sandbox")?;

@@ -33,10 +33,7 @@ pub fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!(
-                "error: {}",
-                crate::report::sanitize(&format!("{e:#}"), 4000)
-            );
+            eprint!("{}", error_text(&e));
             ExitCode::from(1)
         }
     }
