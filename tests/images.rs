@@ -244,17 +244,21 @@ fn each_image_holds_only_its_own_packages() {
 fn util_http_helpers_talk_to_a_local_server() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    let server = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().expect("accept");
-        let mut buf = [0u8; 1024];
-        let n = s.read(&mut buf).expect("read");
-        let req = String::from_utf8_lossy(&buf[..n]).into_owned();
-        s.write_all(b"HTTP/1.0 418 I'm a teapot\r\nContent-Length: 3\r\n\r\ntea")
-            .expect("write");
-        req
+    // Answers every connection (a loaded machine may make the helper retry), reports requests.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut buf = [0u8; 1024];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
+            let _ = s.write_all(b"HTTP/1.0 418 I'm a teapot\r\nContent-Length: 3\r\n\r\ntea");
+        }
     });
     assert_eq!(util::wait_http(port, "/probe"), Some(418));
-    let req = server.join().expect("server thread");
+    let req = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the server saw a request");
     assert!(req.starts_with("GET /probe HTTP/1.0\r\n"), "{req}");
     // nothing listens on a fresh free port
     let idle = util::free_port();
