@@ -231,6 +231,22 @@ fn in_clients(out: &Path, check: impl Fn(&str, &str)) {
     }
 }
 
+/// Loaded into docker and podman, the image answers `GET /` on loopback `port` with 200
+/// (`--network host`; the port is locked against other tests).
+fn serves_http(out: &Path, port: u16) {
+    let _lock = util::port_lock(&port.to_string());
+    in_clients(out, |engine, image| {
+        let c = start(engine, image, Net::Host, &[]);
+        let code = util::wait_http_for(port, "/", Duration::from_secs(20));
+        assert_eq!(
+            code,
+            Some(200),
+            "{engine}: the image does not serve: {}",
+            c.logs()
+        );
+    });
+}
+
 fn start(engine: &str, image: &str, net: Net, args: &[&str]) -> util::Container {
     if engine == "docker" {
         util::docker_start(image, net, &[], args)
@@ -286,17 +302,7 @@ fn nginx_case(input: &Path, input_t: Transport, rootless: bool) {
     );
     assert_eq!(rep["run"]["probes"][0]["ok"], true, "{}", rep["run"]);
     check_output(input, input_t, &out);
-    let _lock = util::port_lock("80");
-    in_clients(&out, |engine, image| {
-        let c = start(engine, image, Net::Host, &[]);
-        let code = util::wait_http_for(80, "/", Duration::from_secs(20));
-        assert_eq!(
-            code,
-            Some(200),
-            "{engine}: slim nginx does not serve: {}",
-            c.logs()
-        );
-    });
+    serves_http(&out, 80);
 }
 
 #[test]
@@ -327,16 +333,7 @@ fn nginx_zstd_input() {
     ok(&o);
     // umoci cannot read zstd layers: the gzip image with the same layers is the oracle.
     check_output(&util::oci_image("nginx"), Transport::Oci, &out);
-    let _lock = util::port_lock("80");
-    in_clients(&out, |engine, image| {
-        let c = start(engine, image, Net::Host, &[]);
-        assert_eq!(
-            util::wait_http_for(80, "/", Duration::from_secs(20)),
-            Some(200),
-            "{engine}: {}",
-            c.logs()
-        );
-    });
+    serves_http(&out, 80);
 }
 
 #[test]
@@ -434,16 +431,7 @@ fn static_server_and_tiny() {
         std::fs::metadata(&out).unwrap().len() <= std::fs::metadata(&input).unwrap().len() + 4096
     );
     check_output(&input, Transport::Oci, &out);
-    let _lock = util::port_lock("8080");
-    in_clients(&out, |engine, image| {
-        let c = start(engine, image, Net::Host, &[]);
-        assert_eq!(
-            util::wait_http_for(8080, "/", Duration::from_secs(20)),
-            Some(200),
-            "{engine}: {}",
-            c.logs()
-        );
-    });
+    serves_http(&out, 8080);
     let input = util::oci_image("tiny");
     let (out, o, _) = slim(&input, dir.path(), "tiny", &["-t", &tag("tiny")], false);
     ok(&o);
@@ -556,16 +544,7 @@ fn whiteouts_are_honoured() {
     assert!(!flat.iter().any(|e| e.path.contains(".wh.")));
     check_output(&input, Transport::Oci, &out);
     // The flattened image runs exactly as the input.
-    let _lock = util::port_lock("80");
-    in_clients(&out, |engine, image| {
-        let c = start(engine, image, Net::Host, &[]);
-        assert_eq!(
-            util::wait_http_for(80, "/", Duration::from_secs(20)),
-            Some(200),
-            "{engine}: {}",
-            c.logs()
-        );
-    });
+    serves_http(&out, 80);
 }
 
 /// The same input and options give a byte-identical output.
