@@ -110,6 +110,8 @@ pub enum ApplyError {
     LayerOrder { layer: usize, previous: usize },
     #[error("too many tar entries in the layers (limit {limit})")]
     TooManyEntries { limit: u64 },
+    #[error("interrupted")]
+    Interrupted,
     #[error("too many bytes of regular files in the layers (limit {limit})")]
     TooManyBytes { limit: u64 },
     #[error("layer {}: staging failed", .layer + 1)]
@@ -226,6 +228,10 @@ impl Flattener {
         let read_err = |source| ApplyError::Read { layer, source };
         for entry in archive.entries().map_err(read_err)? {
             let mut entry = entry.map_err(read_err)?;
+            if crate::sys::cleanup::interrupted() {
+                // The cleanup thread is removing the staging dir: stop writing into it.
+                return Err(ApplyError::Interrupted);
+            }
             self.entries += 1;
             stats.entries += 1;
             if self.entries > self.limits.max_entries {

@@ -84,8 +84,12 @@ pub fn remove_registered() -> usize {
         let Ok(meta) = std::fs::symlink_metadata(&p) else {
             continue;
         };
-        // Another thread may still be writing into a dir: retry a few times.
-        for _ in 0..5 {
+        // Another thread may still be writing into a dir until it notices `interrupted()`:
+        // retry for up to about two seconds.
+        for attempt in 0..200 {
+            if attempt > 0 {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
             let r = if meta.is_dir() {
                 make_removable(&p);
                 std::fs::remove_dir_all(&p)
