@@ -140,3 +140,43 @@ fn errors_are_one_line_with_no_output() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--http-probe x"));
 }
+
+/// `flatten` works rootless and keeps what an unprivileged user cannot create on disk:
+/// root ownership and setuid bits come from the tree, not from the staging directory.
+#[test]
+fn flatten_rootless_keeps_owners_and_setuid() {
+    if !util::can_run_unprivileged() {
+        util::skip("rootless run", "no unprivileged user to run as");
+        return;
+    }
+    let input = util::oci_image("nginx");
+    util::share_with_tester(&input);
+    let dir = util::tester_tempdir();
+    let out = dir.path().join("flat.tar");
+    let mut cmd = util::oci_slim();
+    cmd.arg("flatten")
+        .arg(&input)
+        .arg(&out)
+        .arg("-q")
+        .env("TMPDIR", dir.path());
+    let o = util::as_tester(cmd).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let layer = &util::image_layers(&out)[0];
+    let su = layer
+        .iter()
+        .find(|e| e.path == "usr/bin/su")
+        .expect("su in the flattened image");
+    assert_eq!((su.mode & 0o7777, su.uid, su.gid), (0o4755, 0, 0), "{su:?}");
+    let shadow = layer
+        .iter()
+        .find(|e| e.path == "etc/shadow")
+        .expect("shadow");
+    assert_eq!(shadow.mode & 0o7777, 0o640);
+    assert_eq!(shadow.gid, 42, "shadow group");
+    // Nothing left behind in TMPDIR but the output.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, [std::ffi::OsString::from("flat.tar")]);
+}
