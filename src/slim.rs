@@ -356,7 +356,7 @@ pub fn slim(cfg: &SlimConfig, progress: &dyn Progress) -> Result<SlimOutcome> {
             for o in got
                 .observations
                 .iter()
-                .filter(|o| !runtime_provided(&o.path))
+                .filter(|o| !select::runtime_provided(&o.path))
             {
                 if cand.tree.resolve(&o.path, true).path.is_none()
                     && tree.resolve(&o.path, true).path.is_some()
@@ -473,15 +473,6 @@ pub fn slim(cfg: &SlimConfig, progress: &dyn Progress) -> Result<SlimOutcome> {
         written: !strict_fail,
         verified,
     })
-}
-
-/// Paths the container runtime mounts over the image (/proc, /sys, /dev): what the image has
-/// there is hidden at run time, so a run that reaches them says nothing about the image.
-fn runtime_provided(path: &[u8]) -> bool {
-    let p = path.strip_prefix(b"/").unwrap_or(path);
-    [&b"proc"[..], b"sys", b"dev"]
-        .iter()
-        .any(|d| p == *d || (p.starts_with(d) && p.get(d.len()) == Some(&b'/')))
 }
 
 fn parent_dir(p: &Path) -> &Path {
@@ -730,10 +721,10 @@ mod tests {
     #[test]
     fn runtime_provided_paths() {
         for p in ["/dev/null", "/proc/self/maps", "/sys", "dev"] {
-            assert!(runtime_provided(p.as_bytes()), "{p}");
+            assert!(select::runtime_provided(p.as_bytes()), "{p}");
         }
         for p in ["/devices", "/etc/passwd", "/usr/dev/x", "/procfs"] {
-            assert!(!runtime_provided(p.as_bytes()), "{p}");
+            assert!(!select::runtime_provided(p.as_bytes()), "{p}");
         }
     }
 

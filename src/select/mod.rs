@@ -352,6 +352,15 @@ pub fn select(
     })
 }
 
+/// Paths the container runtime mounts over the image (`/proc`, `/sys`, `/dev`): what a run
+/// finds there says nothing about the image's own files.
+pub fn runtime_provided(path: &[u8]) -> bool {
+    let p = path.strip_prefix(b"/").unwrap_or(path);
+    [&b"proc"[..], b"sys", b"dev"]
+        .iter()
+        .any(|d| p.starts_with(d) && matches!(p.get(d.len()), None | Some(b'/')))
+}
+
 /// Record one traced observation: `path` as seen inside the sandbox (absolute), the program
 /// and syscall that named it, and whether it was a write/create. Existing paths are kept with
 /// their closure; a missing path that was written keeps its nearest existing ancestor
@@ -374,10 +383,7 @@ pub fn add_traced(
         exe: exe.to_owned(),
         syscall: syscall.to_owned(),
     };
-    let pseudo = [&b"/proc"[..], b"/sys", b"/dev"]
-        .iter()
-        .any(|p| abs.starts_with(p) && matches!(abs.get(p.len()), None | Some(b'/')));
-    if pseudo {
+    if runtime_provided(&abs) {
         let is_file = tree
             .resolve(&abs, true)
             .path
