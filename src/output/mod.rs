@@ -155,31 +155,8 @@ pub fn close_parents(
     tree: &Tree,
     keep: &BTreeSet<Vec<u8>>,
 ) -> Result<BTreeSet<Vec<u8>>, OutputError> {
-    let mut out = BTreeSet::new();
-    for p in keep {
-        if p.is_empty() {
-            continue;
-        }
-        if !tree.contains(p) {
-            return Err(OutputError::MissingEntry { path: display(p) });
-        }
-        if !out.insert(p.clone()) {
-            continue;
-        }
-        let mut cur = &p[..];
-        while let Some(i) = cur.iter().rposition(|&b| b == b'/') {
-            cur = &cur[..i];
-            match tree.get(cur) {
-                Some(e) if e.is_dir() => {}
-                Some(_) => return Err(OutputError::ParentNotDir { path: display(cur) }),
-                None => return Err(OutputError::MissingEntry { path: display(cur) }),
-            }
-            if !out.insert(cur.to_vec()) {
-                break;
-            }
-        }
-    }
-    Ok(out)
+    let parents = missing_parents(tree, keep)?;
+    Ok(merged(keep, &parents).cloned().collect())
 }
 
 /// The parent directories of kept paths that `keep` lacks (the root excluded), with the same

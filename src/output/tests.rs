@@ -641,16 +641,30 @@ fn close_parents_adds_missing_directories() {
     ));
 }
 
-/// `keep` merged with its missing parents is exactly `close_parents(keep)`, for kept sets
-/// with and without their parents, and errors are the same.
+/// `keep` merged with its missing parents is exactly every kept path plus all its ancestors
+/// (computed here the plain way), for kept sets with and without their parents.
 #[test]
-fn missing_parents_merged_equals_close_parents() {
+fn missing_parents_merged_equals_all_ancestors() {
     let (tree, _, keep) = fixture();
     let all: BTreeSet<Vec<u8>> = tree.iter().map(|(p, _)| p.clone()).collect();
     let one: BTreeSet<Vec<u8>> = keep.iter().take(1).cloned().collect();
     let with_root: BTreeSet<Vec<u8>> = keep.iter().cloned().chain([Vec::new()]).collect();
     for k in [keep.clone(), all, one, with_root, BTreeSet::new()] {
-        let want: Vec<Vec<u8>> = close_parents(&tree, &k).unwrap().into_iter().collect();
+        let mut want: BTreeSet<Vec<u8>> = BTreeSet::new();
+        for p in k.iter().filter(|p| !p.is_empty()) {
+            let comps: Vec<&[u8]> = p.split(|&b| b == b'/').collect();
+            for n in 1..=comps.len() {
+                want.insert(comps[..n].join(&b'/'));
+            }
+        }
+        let want: Vec<Vec<u8>> = want.into_iter().collect();
+        assert_eq!(
+            close_parents(&tree, &k)
+                .unwrap()
+                .into_iter()
+                .collect::<Vec<_>>(),
+            want
+        );
         let parents = missing_parents(&tree, &k).unwrap();
         let got: Vec<Vec<u8>> = merged(&k, &parents).cloned().collect();
         assert_eq!(got, want);
