@@ -254,6 +254,8 @@ pub fn slim(cfg: &SlimConfig, progress: &dyn Progress) -> Result<SlimOutcome> {
 
     let exec = exec_spec(image, &cfg.run);
     let mut observations = Vec::new();
+    // The traced run, kept (without its observations) as the reference for `--verify`.
+    let mut first_run: Option<RunOutcome> = None;
     if cfg.no_run {
         report.warnings.push("--no-run: nothing was traced; only the static closure of the entrypoint, NSS and the includes is kept".into());
     } else {
@@ -263,11 +265,12 @@ pub fn slim(cfg: &SlimConfig, progress: &dyn Progress) -> Result<SlimOutcome> {
         }
         progress.phase("tracing the entrypoint", None);
         let spec = run_spec(image, exec.clone(), &cfg.run, staging.root(), &cfg.tmp);
-        let outcome = sandbox::run(&spec).context("running the image in the sandbox")?;
+        let mut outcome = sandbox::run(&spec).context("running the image in the sandbox")?;
         progress.finish();
         report.run = run_report(&outcome);
         warn_about_run(&mut report, &outcome, &spec);
-        observations = outcome.observations;
+        observations = std::mem::take(&mut outcome.observations);
+        first_run = Some(outcome);
     }
 
     phases.start("closure");
@@ -321,14 +324,19 @@ pub fn slim(cfg: &SlimConfig, progress: &dyn Progress) -> Result<SlimOutcome> {
             ..exec.clone()
         };
         let mut vr = VerifyReport::default();
-        let original = sandbox::run(&run_spec(
-            image,
-            verify_exec.clone(),
-            &cfg.run,
-            staging.root(),
-            &cfg.tmp,
-        ))
-        .context("running the original image for verification")?;
+        // The traced run is the reference unless `--verify-env` asks for other conditions,
+        // which the original must then be run under too.
+        let original = match first_run.take() {
+            Some(o) if v.env.is_empty() => o,
+            _ => sandbox::run(&run_spec(
+                image,
+                verify_exec.clone(),
+                &cfg.run,
+                staging.root(),
+                &cfg.tmp,
+            ))
+            .context("running the original image for verification")?,
+        };
         for round in 1..=v.rounds.max(1) {
             progress.phase(&format!("verifying (round {round})"), None);
             let candidate_src = Source {
