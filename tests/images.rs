@@ -249,16 +249,31 @@ fn util_http_helpers_talk_to_a_local_server() {
     std::thread::spawn(move || {
         for s in listener.incoming() {
             let Ok(mut s) = s else { continue };
+            // A request may arrive in several segments: read up to the blank line that ends it.
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut req = Vec::new();
             let mut buf = [0u8; 1024];
-            let n = s.read(&mut buf).unwrap_or(0);
-            let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = tx.send(String::from_utf8_lossy(&req).into_owned());
             let _ = s.write_all(b"HTTP/1.0 418 I'm a teapot\r\nContent-Length: 3\r\n\r\ntea");
         }
     });
     assert_eq!(util::wait_http(port, "/probe"), Some(418));
-    let req = rx
-        .recv_timeout(Duration::from_secs(5))
-        .expect("the server saw a request");
+    // Other tests in this process poll ports they got from `free_port`; the kernel may hand the
+    // same number to this listener, so a bare connect (an empty request) can come first.
+    let req = loop {
+        let req = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the server saw a request");
+        if !req.is_empty() {
+            break req;
+        }
+    };
     assert!(req.starts_with("GET /probe HTTP/1.0\r\n"), "{req}");
     // nothing listens on a fresh free port
     let idle = util::free_port();
