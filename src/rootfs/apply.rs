@@ -1,7 +1,8 @@
 //! Applying layer tar streams to the tree (whiteouts, opaque dirs, hardlinks) and staging.
 //!
-//! Entries are read one by one with `tar::Archive::entries()`; `Archive::unpack` is never
-//! used (it turns devices and fifos into files, writes whiteouts as files and resolves names
+//! Entries are read one by one with `tar::Archive::entries()` in raw mode (extended headers
+//! are interpreted by [`super::pax`], which reads binary PAX values whole); `Archive::unpack` is
+//! never used (it turns devices and fifos into files, writes whiteouts as files and resolves names
 //! against the host). Semantics follow the OCI image-spec `layer.md`:
 //!
 //! * `.wh.NAME` removes `NAME` and its subtree from *lower* layers; `.wh..wh..opq` hides every
@@ -25,6 +26,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{self, Read};
 
 use super::path::{is_within, join, normalize_with, split_last, PathError};
+use super::pax::{Extensions, MAX_EXTENSION_BYTES};
 use super::stage::{StageError, Staging};
 use super::{display, Entry, Kind, Tree};
 use crate::limits::Limits;
@@ -226,7 +228,10 @@ impl Flattener {
         let mut stats = LayerStats::default();
         let mut archive = tar::Archive::new(reader);
         let read_err = |source| ApplyError::Read { layer, source };
-        for entry in archive.entries().map_err(read_err)? {
+        // Extended headers seen since the last real entry; they describe the next one.
+        let mut ext = Extensions::default();
+        let mut pending = false;
+        for entry in archive.entries().map_err(read_err)?.raw(true) {
             let mut entry = entry.map_err(read_err)?;
             if crate::sys::cleanup::interrupted() {
                 // The cleanup thread is removing the staging dir: stop writing into it.
@@ -239,7 +244,36 @@ impl Flattener {
                     limit: self.limits.max_entries,
                 });
             }
-            self.apply_entry(layer, &mut entry, &mut stats)?;
+            use tar::EntryType as T;
+            match entry.header().entry_type() {
+                t @ (T::XHeader | T::GNULongName | T::GNULongLink) => {
+                    let data = read_extension(layer, &mut entry)?;
+                    if t == T::XHeader {
+                        ext.add_pax(&data).map_err(|e| ApplyError::Header {
+                            layer,
+                            path: display(ext.path_or(&entry.path_bytes())),
+                            source: io::Error::new(io::ErrorKind::InvalidData, e),
+                        })?;
+                    } else {
+                        ext.set_long_name(t == T::GNULongLink, &data);
+                    }
+                    pending = true;
+                }
+                _ => {
+                    let ext = std::mem::take(&mut ext);
+                    pending = false;
+                    self.apply_entry(layer, &mut entry, ext, &mut stats)?;
+                }
+            }
+        }
+        if pending {
+            return Err(ApplyError::Read {
+                layer,
+                source: io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the layer ends with an extended header and no entry after it",
+                ),
+            });
         }
         self.hidden_bytes += stats.hidden_bytes;
         self.touched.clear();
@@ -282,6 +316,7 @@ impl Flattener {
         &mut self,
         layer: usize,
         entry: &mut tar::Entry<'_, R>,
+        ext: Extensions,
         stats: &mut LayerStats,
     ) -> Result<(), ApplyError> {
         let etype = entry.header().entry_type();
@@ -289,7 +324,7 @@ impl Flattener {
             stats.skipped += 1;
             return Ok(());
         }
-        let raw = entry.path_bytes().into_owned();
+        let raw = ext.path_or(&entry.header().path_bytes()).to_vec();
         let shown = || String::from_utf8_lossy(&raw).into_owned();
         if etype.is_gnu_sparse() {
             return Err(ApplyError::Sparse {
@@ -306,37 +341,30 @@ impl Flattener {
                 path: shown(),
             });
         }
-        let mut xattrs = BTreeMap::new();
-        let mut pax_mtime = None;
-        let exts = entry
-            .pax_extensions()
-            .map_err(|source| ApplyError::Header {
+        if ext.sparse {
+            return Err(ApplyError::Sparse {
                 layer,
                 path: shown(),
-                source,
-            })?;
-        if let Some(exts) = exts {
-            for ext in exts {
-                let ext = ext.map_err(|source| ApplyError::Header {
-                    layer,
-                    path: shown(),
-                    source,
-                })?;
-                let key = ext.key_bytes();
-                if key.starts_with(b"GNU.sparse.") {
-                    return Err(ApplyError::Sparse {
-                        layer,
-                        path: shown(),
-                    });
-                }
-                if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
-                    let name = String::from_utf8_lossy(name).into_owned();
-                    xattrs.insert(name, ext.value_bytes().to_vec());
-                } else if key == b"mtime" {
-                    pax_mtime = parse_pax_time(ext.value_bytes());
-                }
-            }
+            });
         }
+        if let Some(size) = ext.size.filter(|&n| n != entry.size()) {
+            // The tar reader moves on by the header's size; a different PAX size (files over
+            // 8 GiB) would desynchronize the stream.
+            return Err(ApplyError::Header {
+                layer,
+                path: shown(),
+                source: io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "PAX size {size} differs from the header's {} (files over 8 GiB are not supported)",
+                        entry.size()
+                    ),
+                ),
+            });
+        }
+        let link = ext
+            .link_or(entry.header().link_name_bytes().as_deref())
+            .map(|t| t.to_vec());
         let path = normalize_with(&raw, self.limits.max_path_len, self.limits.max_depth)
             .map_err(|source| ApplyError::Name { layer, source })?;
 
@@ -390,27 +418,31 @@ impl Flattener {
         let hdr = entry.header();
         let meta = Meta {
             mode: hdr.mode().map_err(hdr_err)? & 0o7777,
-            uid: hdr.uid().map_err(hdr_err)?,
-            gid: hdr.gid().map_err(hdr_err)?,
-            mtime: match pax_mtime {
+            uid: match ext.uid {
+                Some(u) => u,
+                None => hdr.uid().map_err(hdr_err)?,
+            },
+            gid: match ext.gid {
+                Some(g) => g,
+                None => hdr.gid().map_err(hdr_err)?,
+            },
+            mtime: match ext.mtime {
                 Some(t) => t,
                 None => hdr.mtime().map_err(hdr_err)?,
             },
-            xattrs,
+            xattrs: ext.xattrs,
         };
         use tar::EntryType as T;
         let kind = match etype {
             T::Regular | T::Continuous => Kind::File { size: entry.size() },
             T::Directory => Kind::Dir,
             T::Symlink => {
-                let target = entry
-                    .link_name_bytes()
-                    .map(|t| t.into_owned())
-                    .filter(|t| !t.is_empty())
-                    .ok_or_else(|| ApplyError::MissingLinkTarget {
+                let target = link.filter(|t| !t.is_empty()).ok_or_else(|| {
+                    ApplyError::MissingLinkTarget {
                         layer,
                         path: display(&path),
-                    })?;
+                    }
+                })?;
                 if target.contains(&0) {
                     return Err(ApplyError::NulLinkTarget {
                         layer,
@@ -429,7 +461,7 @@ impl Flattener {
                 }
             }
             T::Fifo => Kind::Fifo,
-            T::Link => return self.apply_hardlink(layer, path, entry, stats),
+            T::Link => return self.apply_hardlink(layer, path, link, stats),
             other => {
                 return Err(ApplyError::UnsupportedType {
                     layer,
@@ -484,16 +516,14 @@ impl Flattener {
         Ok(())
     }
 
-    fn apply_hardlink<R: Read>(
+    fn apply_hardlink(
         &mut self,
         layer: usize,
         path: Vec<u8>,
-        entry: &tar::Entry<'_, R>,
+        link: Option<Vec<u8>>,
         stats: &mut LayerStats,
     ) -> Result<(), ApplyError> {
-        let raw = entry
-            .link_name_bytes()
-            .map(|t| t.into_owned())
+        let raw = link
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApplyError::MissingLinkTarget {
                 layer,
@@ -768,14 +798,29 @@ impl Flattener {
     }
 }
 
-/// Parse a PAX time (`1700000000.123`, possibly negative): whole seconds, negatives as 0.
-fn parse_pax_time(v: &[u8]) -> Option<u64> {
-    let s = std::str::from_utf8(v).ok()?;
-    let whole = s.split('.').next()?;
-    if whole.starts_with('-') {
-        return Some(0);
+/// The data of an extended header entry, bounded by [`MAX_EXTENSION_BYTES`].
+fn read_extension<R: Read>(
+    layer: usize,
+    entry: &mut tar::Entry<'_, R>,
+) -> Result<Vec<u8>, ApplyError> {
+    if entry.size() > MAX_EXTENSION_BYTES {
+        return Err(ApplyError::Header {
+            layer,
+            path: display(&entry.header().path_bytes()),
+            source: io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "extended header of {} bytes (limit {MAX_EXTENSION_BYTES})",
+                    entry.size()
+                ),
+            ),
+        });
     }
-    whole.parse().ok()
+    let mut data = Vec::with_capacity(entry.size() as usize);
+    entry
+        .read_to_end(&mut data)
+        .map_err(|source| ApplyError::Read { layer, source })?;
+    Ok(data)
 }
 
 #[cfg(test)]
@@ -1158,6 +1203,54 @@ pub(crate) mod tests {
         );
         // The xattr belongs to its entry only.
         assert!(t.get(b"dev/null").is_some_and(|e| e.xattrs.is_empty()));
+    }
+
+    #[test]
+    fn pax_values_are_read_by_length_not_by_line() {
+        // cap_dac_override + cap_fowner (+ep): bytes 0x0a appear in the value, as umoci writes it
+        let cap =
+            b"\x01\x00\x00\x02\x0a\x00\x00\x00\x0a\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00";
+        let long = format!("usr/lib/{}/tool", "d".repeat(120));
+        let mut h = header(b"placeholder", EntryType::Regular, 0o755, 2);
+        h.set_uid(7);
+        let l0 = Layer::new()
+            .pax(&[
+                ("SCHILY.xattr.security.capability", &cap[..]),
+                ("gid", b"4000000"),
+                ("path", long.as_bytes()),
+                ("uid", b"3000000"),
+            ])
+            .raw(h, b"ok")
+            .pax(&[("linkpath", b"/usr/bin/with\nnewline")])
+            .raw(header(b"usr/bin/l", EntryType::Symlink, 0o777, 0), b"");
+        let (t, _, _) = flatten(vec![l0]).expect("flatten");
+        let e = t
+            .get(long.as_bytes())
+            .expect("the PAX path names the entry");
+        assert_eq!(e.xattrs["security.capability"], cap);
+        assert_eq!((e.uid, e.gid), (3_000_000, 4_000_000));
+        assert!(t.get(b"placeholder").is_none());
+        assert_eq!(
+            t.get(b"usr/bin/l").map(|e| e.kind.clone()),
+            Some(Kind::Symlink {
+                target: b"/usr/bin/with\nnewline".to_vec()
+            })
+        );
+        // Extensions apply to the next entry only.
+        assert!(t
+            .get(b"usr/bin/l")
+            .is_some_and(|e| e.xattrs.is_empty() && e.uid == 0));
+
+        // A PAX size that differs from the header (the >8 GiB case) is refused, not misread.
+        let r = flatten(vec![Layer::new()
+            .pax(&[("size", b"9000000000")])
+            .raw(header(b"big", EntryType::Regular, 0o644, 2), b"xx")]);
+        assert!(matches!(r, Err(ApplyError::Header { .. })), "{r:?}");
+        // Sparse files announced by PAX are refused.
+        let r = flatten(vec![Layer::new()
+            .pax(&[("GNU.sparse.major", b"1")])
+            .raw(header(b"s", EntryType::Regular, 0o644, 2), b"xx")]);
+        assert!(matches!(r, Err(ApplyError::Sparse { .. })), "{r:?}");
     }
 
     #[test]

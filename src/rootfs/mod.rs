@@ -7,6 +7,7 @@
 
 pub mod apply;
 pub mod path;
+pub mod pax;
 pub mod stage;
 pub mod tree;
 
