@@ -145,6 +145,7 @@ pub struct RunOptions {
     pub wait: Duration,
     pub ready_timeout: Duration,
     pub timeout: Duration,
+    pub limits: crate::sandbox::SandboxLimits,
 }
 
 /// The exec spec of `image` with the command-line overrides applied, as `docker run` does:
@@ -205,6 +206,7 @@ pub fn run_spec(
         ready_timeout: o.ready_timeout,
         timeout: o.timeout,
         scratch_parent: scratch.to_path_buf(),
+        limits: o.limits,
     }
 }
 

@@ -1,7 +1,8 @@
 //! Containment of a hostile entrypoint, beyond what tests/trace_sandbox.rs covers (loopback,
 //! writes outside the root, double-forked daemons, fork bomb, SIGINT): the entrypoint here cannot
 //! ptrace anything, cannot see or signal host processes, cannot chmod or write host files through
-//! /proc, and fills only its size-limited tmpfs. The hostile program is a small static C file
+//! /proc, fills only its size-limited tmpfs (`/dev/shm`, and the root's writable layer with
+//! `--limit-disk`), and cannot allocate beyond `--limit-memory`. The hostile program is a small static C file
 //! compiled by `cc` at test time. Run as root and as an unprivileged user (`su tester -c
 //! 'cargo test --test containment'`); skipped where user namespaces are unavailable.
 
@@ -91,10 +92,22 @@ int main(int argc, char **argv) {
         /* The sandbox's own view of those files is its business; the test checks the host. */
         return 0;
     }
-    if (!strcmp(argv[1], "shmfill")) {
+    if (!strcmp(argv[1], "memhog")) {
+        /* Touch 1 MiB blocks until malloc fails or 4 GiB are held. */
+        long mib = 0;
+        for (; mib < 4096; mib++) {
+            char *p = malloc(1 << 20);
+            if (!p) break;
+            memset(p, 'x', 1 << 20);
+        }
+        printf("held %ld MiB\n", mib);
+        return mib < 4096 ? 0 : 1;
+    }
+    if (!strcmp(argv[1], "shmfill") || !strcmp(argv[1], "diskfill")) {
         static char buf[1 << 20];
         memset(buf, 'x', sizeof buf);
-        int fd = open("/dev/shm/fill", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        const char *path = argv[1][0] == 's' ? "/dev/shm/fill" : "/data/fill";
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         if (fd < 0) return 100;
         long mib = 0;
         for (;;) {
@@ -162,6 +175,7 @@ fn spec(lower: &Path, argv: &[&str]) -> RunSpec {
         ready_timeout: Duration::from_secs(10),
         timeout: Duration::from_secs(30),
         scratch_parent: lower.parent().expect("parent").to_path_buf(),
+        limits: Default::default(),
     }
 }
 
@@ -270,6 +284,53 @@ fn shm_filler_hits_the_tmpfs_limit() {
         .unwrap_or(u64::MAX);
     // /dev/shm is a tmpfs of 64 MiB (src/sandbox/mod.rs).
     assert!(mib <= 64, "{out}");
+    assert_scratch_removed(d.path());
+}
+
+#[test]
+fn root_filler_hits_the_disk_limit_not_the_host() {
+    if !supported() {
+        return;
+    }
+    let d = tempdir();
+    let lower = hostile_root(d.path());
+    let mut s = spec(&lower, &["/bin/hostile", "diskfill"]);
+    s.limits.disk_bytes = 48 << 20;
+    let o = sandbox::run(&s).expect("run");
+    let out = stdout(&o);
+    assert_eq!(o.exit, ExitInfo::Exited(0), "ENOSPC expected: {out}");
+    let mib: u64 = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(u64::MAX);
+    assert!(mib <= 48, "{out}");
+    // The image's own /data was never written.
+    assert_eq!(
+        std::fs::read_dir(lower.join("data")).expect("ls").count(),
+        0
+    );
+    assert_scratch_removed(d.path());
+}
+
+#[test]
+fn memory_hog_hits_the_data_limit() {
+    if !supported() {
+        return;
+    }
+    let d = tempdir();
+    let lower = hostile_root(d.path());
+    let mut s = spec(&lower, &["/bin/hostile", "memhog"]);
+    s.limits.memory_bytes = 256 << 20;
+    let o = sandbox::run(&s).expect("run");
+    let out = stdout(&o);
+    assert_eq!(o.exit, ExitInfo::Exited(0), "malloc should fail: {out}");
+    let mib: u64 = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(u64::MAX);
+    assert!((1..=256).contains(&mib), "{out}");
     assert_scratch_removed(d.path());
 }
 

@@ -47,6 +47,7 @@ fn sigint_stops_the_sandbox() {
         ready_timeout: Duration::from_secs(5),
         timeout: Duration::from_secs(30),
         scratch_parent: d.path().to_path_buf(),
+        limits: Default::default(),
     };
     let killer = std::thread::spawn(|| {
         std::thread::sleep(Duration::from_millis(1500));

@@ -72,6 +72,7 @@ fn spec(lower: &Path, argv: &[&str]) -> RunSpec {
         ready_timeout: Duration::from_secs(10),
         timeout: Duration::from_secs(30),
         scratch_parent: lower.parent().unwrap().to_path_buf(),
+        limits: Default::default(),
     }
 }
 

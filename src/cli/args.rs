@@ -135,6 +135,46 @@ pub struct RunArgs {
     /// Hard limit on the whole run, in seconds
     #[arg(long, value_name = "SECONDS", default_value_t = 120.0)]
     pub timeout: f64,
+    /// Room for everything the run writes to its root (a tmpfs in memory, not the host disk);
+    /// beyond it writes fail with ENOSPC. Suffixes K, M, G
+    #[arg(long = "limit-disk", value_name = "SIZE", default_value = "2G", value_parser = parse_size)]
+    pub limit_disk: u64,
+    /// Data size limit (RLIMIT_DATA: heap and private writable memory) of each sandboxed
+    /// process; beyond it allocations fail. Suffixes K, M, G
+    #[arg(long = "limit-memory", value_name = "SIZE", default_value = "8G", value_parser = parse_size)]
+    pub limit_memory: u64,
+    /// Most processes and threads in the sandbox (RLIMIT_NPROC); a fork bomb stops there
+    #[arg(long = "limit-procs", value_name = "N", default_value_t = 4096,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit_procs: u64,
+}
+
+/// A byte size: a number with an optional K, M, G or T suffix (powers of 1024; `B`, `iB`
+/// allowed), e.g. `512M`, `2G`, `1.5GiB`.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
+    let (num, shift) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
+        Some('K') => (&t[..t.len() - 1], 10),
+        Some('M') => (&t[..t.len() - 1], 20),
+        Some('G') => (&t[..t.len() - 1], 30),
+        Some('T') => (&t[..t.len() - 1], 40),
+        _ => (t, 0),
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite() && *v > 0.0)
+        .ok_or_else(|| format!("`{s}` is not a size (examples: 512M, 2G, 1048576)"))?;
+    let bytes = v * (1u64 << shift) as f64;
+    if bytes >= u64::MAX as f64 {
+        return Err(format!("`{s}` is too large"));
+    }
+    Ok(bytes as u64)
 }
 
 #[derive(Debug, Args, Clone, Default)]

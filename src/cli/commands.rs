@@ -139,6 +139,11 @@ fn run_options(a: &RunArgs) -> Result<RunOptions> {
         wait: secs(a.wait, "wait")?,
         ready_timeout: secs(a.ready_timeout, "ready-timeout")?,
         timeout: secs(a.timeout, "timeout")?,
+        limits: crate::sandbox::SandboxLimits {
+            disk_bytes: a.limit_disk,
+            memory_bytes: a.limit_memory,
+            processes: a.limit_procs,
+        },
     })
 }
 

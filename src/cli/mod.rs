@@ -99,4 +99,18 @@ mod tests {
         let e = anyhow::anyhow!("bad \x1b[31m name");
         assert_eq!(error_text(&e), "error: bad \\u{1b}[31m name\n");
     }
+
+    #[test]
+    fn sizes_parse_with_binary_suffixes() {
+        use super::args::parse_size;
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        assert_eq!(parse_size("2g"), Ok(2 << 30));
+        assert_eq!(parse_size("1.5GiB"), Ok(3 << 29));
+        assert_eq!(parse_size("64KB"), Ok(64 << 10));
+        for bad in ["", "G", "-1G", "0", "lots", "1X", "1e400"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -67,8 +67,34 @@ pub struct RunSpec {
     pub ready_timeout: Duration,
     /// Hard limit for the whole run.
     pub timeout: Duration,
-    /// Where to create temporary dirs (overlay upper/work); removed at the end.
+    /// Where to create temporary dirs (overlay mount point); removed at the end.
     pub scratch_parent: PathBuf,
+    /// Resource limits of the sandboxed processes.
+    pub limits: SandboxLimits,
+}
+
+/// Resource limits of a sandbox run. Each is enforced by the kernel without cgroups, so they
+/// apply rootless too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SandboxLimits {
+    /// Size of the tmpfs that holds everything the run writes to its root (the overlay upper
+    /// dir): a program that fills its disk gets ENOSPC there, never on a host file system.
+    pub disk_bytes: u64,
+    /// `RLIMIT_DATA` of every sandboxed process: heap and private writable mappings.
+    pub memory_bytes: u64,
+    /// `RLIMIT_NPROC` of the sandbox's users (threads count); the tracer also stops the run
+    /// beyond [`MAX_TRACEES`] live threads.
+    pub processes: u64,
+}
+
+impl Default for SandboxLimits {
+    fn default() -> Self {
+        SandboxLimits {
+            disk_bytes: 2 << 30,
+            memory_bytes: 8 << 30,
+            processes: 4096,
+        }
+    }
 }
 
 /// How the app ended.
@@ -467,7 +493,7 @@ fn stage_name(stage: i32, ops: &[String]) -> String {
         sys::STAGE_EXEC => "execve".into(),
         sys::STAGE_LOOPBACK => "bring loopback up".into(),
         sys::STAGE_HOSTNAME => "sethostname".into(),
-        sys::STAGE_RLIMIT => "setrlimit NPROC".into(),
+        sys::STAGE_RLIMIT => "setrlimit (NPROC, DATA)".into(),
         sys::STAGE_FORK_APP => "fork app".into(),
         sys::STAGE_STDIO => "set up stdio".into(),
         sys::STAGE_SETSID => "setsid".into(),
@@ -478,7 +504,11 @@ fn stage_name(stage: i32, ops: &[String]) -> String {
     }
 }
 
-fn setup_ops(lower: &Path, scratch: &Path) -> Result<(Vec<SetupOp>, PathBuf), SandboxError> {
+fn setup_ops(
+    lower: &Path,
+    scratch: &Path,
+    limits: &SandboxLimits,
+) -> Result<(Vec<SetupOp>, PathBuf), SandboxError> {
     for p in [lower, scratch] {
         let b = p.as_os_str().as_bytes();
         if b.iter().any(|c| matches!(c, b',' | b':' | b'\n')) {
@@ -491,9 +521,12 @@ fn setup_ops(lower: &Path, scratch: &Path) -> Result<(Vec<SetupOp>, PathBuf), Sa
         }
     }
     let root = scratch.join("root");
-    let upper = scratch.join("upper");
-    let work = scratch.join("work");
-    for d in [&root, &upper, &work] {
+    // The writable half of the overlay lives on a size-capped tmpfs mounted in the sandbox's
+    // mount namespace: on the host `rw` stays an empty directory.
+    let rw = scratch.join("rw");
+    let upper = rw.join("upper");
+    let work = rw.join("work");
+    for d in [&root, &rw] {
         std::fs::create_dir(d).map_err(|source| SandboxError::Scratch {
             path: d.clone(),
             source,
@@ -507,6 +540,24 @@ fn setup_ops(lower: &Path, scratch: &Path) -> Result<(Vec<SetupOp>, PathBuf), Sa
             fstype: None,
             flags: libc::MS_REC | libc::MS_PRIVATE,
             data: None,
+        },
+        SetupOp::Mount {
+            src: Some(cstring("oci-slim-rw")),
+            target: c(&rw),
+            fstype: Some(cstring("tmpfs")),
+            flags: libc::MS_NOSUID | libc::MS_NODEV,
+            data: Some(cstring(format!(
+                "mode=700,size={}k",
+                limits.disk_bytes.div_ceil(1024).max(64)
+            ))),
+        },
+        SetupOp::Mkdir {
+            path: c(&upper),
+            mode: 0o755,
+        },
+        SetupOp::Mkdir {
+            path: c(&work),
+            mode: 0o700,
         },
         SetupOp::Mount {
             src: Some(cstring("overlay")),
@@ -1131,7 +1182,7 @@ fn run_in(
     scratch: &Path,
     start: Instant,
 ) -> Result<RunOutcome, SandboxError> {
-    let (setup, root) = setup_ops(&spec.lower, scratch)?;
+    let (setup, root) = setup_ops(&spec.lower, scratch, &spec.limits)?;
     let op_names: Vec<String> = setup.iter().map(describe_op).collect();
     let (workdir, workdir_mkdirs) = workdir_plan(&spec.exec.workdir);
     let env = full_env(&spec.exec.env, &user.home);
@@ -1148,7 +1199,13 @@ fn run_in(
     let nproc = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NPROC)
         .ok()
         .map(|(_, hard)| {
-            let want = 4096u64;
+            let want = spec.limits.processes.max(1);
+            (want.min(hard), want.min(hard))
+        });
+    let data = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_DATA)
+        .ok()
+        .map(|(_, hard)| {
+            let want = spec.limits.memory_bytes.max(16 << 20);
             (want.min(hard), want.min(hard))
         });
     let plan = sys::SandboxPlan {
@@ -1165,6 +1222,7 @@ fn run_in(
         setup,
         hostname: cstring("oci-slim"),
         nproc,
+        data,
         workdir_mkdirs,
         workdir,
         ids: match ids.mode {

@@ -105,6 +105,8 @@ pub struct SandboxPlan {
     pub setup: Vec<SetupOp>,
     pub hostname: CString,
     pub nproc: Option<(u64, u64)>,
+    /// `RLIMIT_DATA` (soft, hard) of the app and the exec commands.
+    pub data: Option<(u64, u64)>,
     pub workdir_mkdirs: Vec<CString>,
     pub workdir: CString,
     pub ids: Option<Ids>,
@@ -390,6 +392,15 @@ fn child_init(plan: &SandboxPlan) -> ! {
                 rlim_max: hard,
             };
             if libc::setrlimit(libc::RLIMIT_NPROC, &lim) != 0 {
+                child_fail(r, STAGE_RLIMIT);
+            }
+        }
+        if let Some((soft, hard)) = plan.data {
+            let lim = libc::rlimit {
+                rlim_cur: soft,
+                rlim_max: hard,
+            };
+            if libc::setrlimit(libc::RLIMIT_DATA, &lim) != 0 {
                 child_fail(r, STAGE_RLIMIT);
             }
         }
