@@ -183,6 +183,7 @@ pub fn merge_env(base: &[String], extra: &[String]) -> Vec<String> {
 /// Build the sandbox spec for running `exec` over `lower`.
 pub fn run_spec(
     image: &Image,
+    tree: &Tree,
     exec: ExecSpec,
     o: &RunOptions,
     lower: &Path,
@@ -207,6 +208,17 @@ pub fn run_spec(
         timeout: o.timeout,
         scratch_parent: scratch.to_path_buf(),
         limits: o.limits,
+        owners: tree
+            .iter()
+            .filter(|(_, e)| e.uid != 0 || e.gid != 0)
+            .filter_map(|(p, e)| {
+                Some((
+                    p.to_vec(),
+                    u32::try_from(e.uid).ok()?,
+                    u32::try_from(e.gid).ok()?,
+                ))
+            })
+            .collect(),
     }
 }
 
@@ -266,7 +278,14 @@ pub fn slim(cfg: &SlimConfig, progress: &dyn Progress) -> Result<SlimOutcome> {
             bail!("the image has no Entrypoint or Cmd to run\nhint: name one with `--entrypoint`/`--cmd`, or keep a static closure with `--no-run` and `--include`");
         }
         progress.phase("tracing the entrypoint", None);
-        let spec = run_spec(image, exec.clone(), &cfg.run, staging.root(), &cfg.tmp);
+        let spec = run_spec(
+            image,
+            tree,
+            exec.clone(),
+            &cfg.run,
+            staging.root(),
+            &cfg.tmp,
+        );
         let mut outcome = sandbox::run(&spec).context("running the image in the sandbox")?;
         progress.finish();
         report.run = run_report(&outcome);
@@ -332,6 +351,7 @@ pub fn slim(cfg: &SlimConfig, progress: &dyn Progress) -> Result<SlimOutcome> {
             Some(o) if v.env.is_empty() => o,
             _ => sandbox::run(&run_spec(
                 image,
+                tree,
                 verify_exec.clone(),
                 &cfg.run,
                 staging.root(),
@@ -352,6 +372,7 @@ pub fn slim(cfg: &SlimConfig, progress: &dyn Progress) -> Result<SlimOutcome> {
             let cand_root = cand.staging.as_ref().expect("staged").root();
             let spec = run_spec(
                 &cand.image,
+                &cand.tree,
                 verify_exec.clone(),
                 &cfg.run,
                 cand_root,

@@ -176,6 +176,7 @@ fn spec(lower: &Path, argv: &[&str]) -> RunSpec {
         timeout: Duration::from_secs(30),
         scratch_parent: lower.parent().expect("parent").to_path_buf(),
         limits: Default::default(),
+        owners: vec![],
     }
 }
 

@@ -48,6 +48,7 @@ fn sigint_stops_the_sandbox() {
         timeout: Duration::from_secs(30),
         scratch_parent: d.path().to_path_buf(),
         limits: Default::default(),
+        owners: vec![],
     };
     let killer = std::thread::spawn(|| {
         std::thread::sleep(Duration::from_millis(1500));

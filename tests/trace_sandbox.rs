@@ -73,6 +73,7 @@ fn spec(lower: &Path, argv: &[&str]) -> RunSpec {
         timeout: Duration::from_secs(30),
         scratch_parent: lower.parent().unwrap().to_path_buf(),
         limits: Default::default(),
+        owners: vec![],
     }
 }
 
@@ -470,6 +471,41 @@ fn image_user_is_applied() {
         sandbox::IdMode::SingleIdFaked => assert!(out.starts_with("uid=0 gid=0"), "{out}"),
         _ => assert!(out.starts_with("uid=33 gid=33"), "{out}"),
     }
+}
+
+#[test]
+fn image_owners_are_applied_for_the_run_and_handed_back() {
+    if !supported() {
+        return;
+    }
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let d = tempdir();
+    let lower = dyn_root(d.path());
+    let private = lower.join("data/priv");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let me = nix::unistd::geteuid().as_raw();
+    let run = |owners: Vec<(Vec<u8>, u32, u32)>| {
+        let mut s = spec(&lower, &["multi", "write", "/data/priv/x"]);
+        s.exec.user = "www-data".into();
+        s.owners = owners;
+        let o = sandbox::run(&s).expect("run");
+        (o.id_mode, String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    // Without the image's owner the directory is the invoking user's (root inside): www-data
+    // cannot write there, unless there is only one id and the user switch was faked.
+    let (mode, out) = run(vec![]);
+    match mode {
+        sandbox::IdMode::SingleIdFaked => assert!(out.starts_with("fd=3"), "{out}"),
+        _ => assert!(out.starts_with("fd=-1"), "{out}"),
+    }
+    // With it, www-data owns its directory during the run.
+    let (_, out) = run(vec![(b"data/priv".to_vec(), 33, 33)]);
+    assert!(out.starts_with("fd=3"), "{mode:?}: {out}");
+    // Afterwards the staging dir is the invoking user's again and was never written.
+    let m = std::fs::metadata(&private).unwrap();
+    assert_eq!((m.uid(), m.mode() & 0o7777), (me, 0o700));
+    assert_eq!(std::fs::read_dir(&private).unwrap().count(), 0);
 }
 
 #[test]

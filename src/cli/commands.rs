@@ -402,7 +402,14 @@ pub fn trace_cmd(a: &TraceArgs, g: &GlobalArgs) -> Result<u8> {
     let opts = run_options(&a.run)?;
     let exec = slim::exec_spec(&loaded.image, &opts);
     let staging = loaded.staging.as_ref().expect("staged");
-    let spec = slim::run_spec(&loaded.image, exec, &opts, staging.root(), &tmp);
+    let spec = slim::run_spec(
+        &loaded.image,
+        &loaded.tree,
+        exec,
+        &opts,
+        staging.root(),
+        &tmp,
+    );
     bars.phase("tracing the entrypoint", None);
     let outcome = crate::sandbox::run(&spec).context("running the image in the sandbox")?;
     bars.finish();

@@ -71,6 +71,12 @@ pub struct RunSpec {
     pub scratch_parent: PathBuf,
     /// Resource limits of the sandboxed processes.
     pub limits: SandboxLimits,
+    /// Paths of `lower` (relative, as tree paths) whose image owner is not root, with that
+    /// owner. The staging dir belongs to the invoking user; during the run these paths are
+    /// given their image owners inside the user namespace (so a program that switches to
+    /// `postgres` finds its data directory owned by `postgres`) and handed back afterwards.
+    /// Ignored in [`IdMode::SingleIdFaked`], where only one id exists.
+    pub owners: Vec<(Vec<u8>, u32, u32)>,
 }
 
 /// Resource limits of a sandbox run. Each is enforced by the kernel without cgroups, so they
@@ -502,6 +508,25 @@ fn stage_name(stage: i32, ops: &[String]) -> String {
             .and_then(|i| ops.get(i).cloned())
             .unwrap_or_else(|| format!("step {i}")),
     }
+}
+
+/// The `lchown` calls that give staged paths their image owners inside the namespace: none
+/// with a single id; ids the namespace does not map are left to the invoking user.
+fn owner_plan(lower: &Path, owners: &[(Vec<u8>, u32, u32)], mode: IdMode) -> Vec<sys::Chown> {
+    let max = match mode {
+        IdMode::SingleIdFaked => return Vec::new(),
+        IdMode::SubidRange { count } => count,
+        IdMode::RootRange => 65535,
+    };
+    owners
+        .iter()
+        .filter(|(p, u, g)| !p.is_empty() && !p.contains(&0) && *u <= max && *g <= max)
+        .map(|(p, u, g)| sys::Chown {
+            path: path_c(&lower.join(std::ffi::OsStr::from_bytes(p))),
+            uid: *u,
+            gid: *g,
+        })
+        .collect()
 }
 
 fn setup_ops(
@@ -1233,6 +1258,7 @@ fn run_in(
                 groups: user.groups.clone(),
             }),
         },
+        owners: owner_plan(&spec.lower, &spec.owners, ids.mode),
         filter: build_filter(ids.mode),
         app: exec_plan(argv, &env),
         cmds: spec.exec_cmds.iter().map(|c| exec_plan(c, &env)).collect(),

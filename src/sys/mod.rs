@@ -94,6 +94,13 @@ pub struct Ids {
     pub groups: Vec<libc::gid_t>,
 }
 
+/// One `lchown` of a staged path to its image owner (ids as seen inside the namespace).
+pub struct Chown {
+    pub path: CString,
+    pub uid: u32,
+    pub gid: u32,
+}
+
 /// Everything the sandbox children need, prepared before the fork.
 pub struct SandboxPlan {
     pub report_w: RawFd,
@@ -111,6 +118,9 @@ pub struct SandboxPlan {
     pub workdir: CString,
     pub ids: Option<Ids>,
     pub filter: Vec<libc::sock_filter>,
+    /// Applied by the outer child once the id maps are written (it is root of the user
+    /// namespace there), undone (owner 0:0, the invoking user) after the init exited.
+    pub owners: Vec<Chown>,
     pub app: ExecPlan,
     pub cmds: Vec<ExecPlan>,
     /// Exec'd by the outer child after the init exited, inside the user namespace (it can delete
@@ -250,6 +260,11 @@ fn child_outer(plan: &SandboxPlan, parent: libc::pid_t) -> ! {
         // SAFETY: _exit is async-signal-safe.
         unsafe { libc::_exit(125) }
     }
+    // Best effort: a path that cannot take its owner keeps the invoking user's.
+    for c in &plan.owners {
+        // SAFETY: lchown on a CString prepared before the fork.
+        unsafe { libc::lchown(c.path.as_ptr(), c.uid, c.gid) };
+    }
     // SAFETY: the child runs `child_init`, raw syscalls only.
     let init = unsafe { libc::fork() };
     if init < 0 {
@@ -266,6 +281,10 @@ fn child_outer(plan: &SandboxPlan, parent: libc::pid_t) -> ! {
         if w == init || (w < 0 && errno() != libc::EINTR) {
             break;
         }
+    }
+    for c in &plan.owners {
+        // SAFETY: lchown on a CString prepared before the fork.
+        unsafe { libc::lchown(c.path.as_ptr(), 0, 0) };
     }
     // The new PID namespace died with its init, so no more forks here: exec the cleanup.
     if let Some(c) = &plan.cleanup {
