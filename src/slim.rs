@@ -378,7 +378,65 @@ pub fn slim(cfg: &SlimConfig, progress: &dyn Progress) -> Result<SlimOutcome> {
                 cand_root,
                 &cfg.tmp,
             );
-            let got = sandbox::run(&spec).context("running the slim image for verification")?;
+            let got = match sandbox::run(&spec) {
+                Ok(got) => got,
+                Err(sandbox::SandboxError::Exec { cmd, errno }) => {
+                    // The slim image cannot start its program at all: a disagreement, with
+                    // what the kernel would have loaded and the slim image lacks.
+                    progress.finish();
+                    let mut differences = vec![format!(
+                        "the slim image cannot start its program: executing `{cmd}` failed: {errno}"
+                    )];
+                    // The program as the original image resolves it (relative to the workdir
+                    // and PATH as the sandbox does), then its interpreters.
+                    let argv = verify_exec.argv();
+                    let path_var = verify_exec.env_var("PATH");
+                    let workdir = if verify_exec.workdir.is_empty() {
+                        "/"
+                    } else {
+                        verify_exec.workdir.as_str()
+                    };
+                    let program = argv
+                        .first()
+                        .map(|a0| sandbox::exec_candidates(a0, path_var))
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|c| {
+                            if c.starts_with('/') {
+                                c
+                            } else {
+                                format!("{}/{c}", workdir.trim_end_matches('/'))
+                            }
+                        })
+                        .find(|c| tree.resolve(c.as_bytes(), true).path.is_some());
+                    let mut chain = Vec::new();
+                    if let Some(p) = program {
+                        chain.extend(
+                            crate::deps::kernel::kernel_loads(tree, staging, p.as_bytes())
+                                .into_iter()
+                                .map(|k| k.path),
+                        );
+                        chain.insert(0, p);
+                    }
+                    for p in chain {
+                        if cand.tree.resolve(p.as_bytes(), true).path.is_none()
+                            && tree.resolve(p.as_bytes(), true).path.is_some()
+                        {
+                            differences.push(format!(
+                                "missing in the slim image: {p} (removed by --exclude)"
+                            ));
+                        }
+                    }
+                    vr.rounds.push(VerifyRound {
+                        round,
+                        agreed: false,
+                        differences,
+                        added: Vec::new(),
+                    });
+                    break;
+                }
+                Err(e) => return Err(e).context("running the slim image for verification"),
+            };
             progress.finish();
             let mut differences = compare_runs(&original, &got, v.ignore_output);
             // Paths the slim run reached for that exist in the original image but not here:

@@ -161,3 +161,28 @@ fn excluded_library_fails_verification() {
         .iter()
         .any(|w| w.as_str().unwrap().contains("UNVERIFIED")));
 }
+
+#[test]
+fn excluded_interpreter_is_a_disagreement_not_a_crash() {
+    let dir = util::tester_tempdir();
+    let input = util::oci_image("shell");
+    let out = dir.path().join("noshell.tar");
+    let (o, rep) = slim(&input, &out, &["--exclude", "/usr/bin/dash"], false);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("--exclude removes /usr/bin/dash, the `#!` interpreter"),
+        "no warning before the run: {err}"
+    );
+    assert!(err.contains("cannot start its program"), "{err}");
+    assert!(
+        err.contains("missing in the slim image: /bin/sh"),
+        "the diff does not name the interpreter: {err}"
+    );
+    assert!(
+        out.exists(),
+        "without --strict the best candidate is written"
+    );
+    assert_eq!(rep["verify"]["verified"], false);
+    assert_eq!(rep["verify"]["rounds"][0]["agreed"], false);
+}

@@ -344,7 +344,32 @@ pub fn select(
     b.add_nss();
     b.add_data_rules();
     let mut closure = b.finish();
+    // Paths without which a kept program cannot even start, to warn about excluding them.
+    let needed_to_start: Vec<(Vec<u8>, String)> = closure
+        .kept
+        .iter()
+        .filter_map(|(p, reasons)| {
+            reasons
+                .iter()
+                .find_map(|r| match r {
+                    Reason::Entrypoint => Some("the entrypoint".to_string()),
+                    Reason::ElfInterp { by } => Some(format!("the ELF interpreter of {by}")),
+                    Reason::Shebang { by } => Some(format!("the `#!` interpreter of {by}")),
+                    _ => None,
+                })
+                .map(|why| (p.clone(), why))
+        })
+        .collect();
     let excluded = apply_excludes(&mut closure, &policy.excludes)?;
+    let mut policy_warnings = policy_warnings;
+    for (p, why) in needed_to_start {
+        if !closure.kept.contains_key(&p) {
+            policy_warnings.push(format!(
+                "--exclude removes {}, {why}: the image will not start",
+                display(&p)
+            ));
+        }
+    }
     Ok(Selection {
         closure,
         policy_warnings,

@@ -365,6 +365,18 @@ fn select_end_to_end() {
         "{:?}",
         sel.closure.warnings
     );
+    assert!(sel.policy_warnings.is_empty(), "{:?}", sel.policy_warnings);
+    // Excluding the entrypoint itself is allowed, with a warning that names it.
+    let policy = Policy {
+        excludes: s(&["/usr/bin/python*"]),
+        ..Policy::default()
+    };
+    let sel = select(&fx.tree, &fx.src, &spec, &policy, |_| {}).expect("selects");
+    assert!(!sel.closure.kept.contains_key(&b"usr/bin/python3"[..]));
+    assert_eq!(
+        sel.policy_warnings,
+        ["--exclude removes /usr/bin/python3, the entrypoint: the image will not start"]
+    );
     // A missing program is a warning, not an error.
     let spec = ExecSpec {
         entrypoint: s(&["nosuch"]),
