@@ -704,6 +704,20 @@ fn warn_about_run(report: &mut Report, o: &RunOutcome, spec: &RunSpec) {
             .warnings
             .push(format!("probe {} failed: {}", p.name, p.detail));
     }
+    // A default probe passes on a TCP connect, but a server error on `GET /` deserves a word.
+    for p in o.probes.iter().filter(|p| p.ok) {
+        let status = p
+            .detail
+            .strip_prefix("connected (HTTP: HTTP/")
+            .and_then(|r| r.split_whitespace().nth(1))
+            .and_then(|c| c.parse::<u16>().ok());
+        if let Some(code @ 500..=599) = status {
+            report.warnings.push(format!(
+                "{} answered GET / with HTTP {code}: the app may be failing (name a path that must succeed with --http-probe PORT:/PATH)",
+                p.name
+            ));
+        }
+    }
     match o.exit {
         ExitInfo::Exited(0) | ExitInfo::StoppedByUs => {}
         ref e => report.warnings.push(format!(
@@ -843,6 +857,40 @@ mod tests {
             duration: Duration::ZERO,
             warnings: vec![],
         }
+    }
+
+    #[test]
+    fn server_errors_behind_a_passing_default_probe_warn() {
+        let spec = RunSpec {
+            lower: "/x".into(),
+            exec: ExecSpec::default(),
+            exec_cmds: vec![],
+            http_probes: vec![],
+            tcp_ports: vec![8080],
+            probe_cmds: vec![],
+            wait: Duration::ZERO,
+            ready_timeout: Duration::ZERO,
+            timeout: Duration::ZERO,
+            scratch_parent: "/tmp".into(),
+            limits: Default::default(),
+            owners: vec![],
+        };
+        let warnings = |detail: &str| {
+            let mut r = Report::new(Default::default());
+            let o = outcome(
+                ExitInfo::StoppedByUs,
+                "",
+                Some(("tcp://127.0.0.1:8080", true, detail)),
+            );
+            warn_about_run(&mut r, &o, &spec);
+            r.warnings
+        };
+        let w = warnings("connected (HTTP: HTTP/1.1 500 Internal Server Error)");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("HTTP 500"), "{w:?}");
+        // A 404 on `/` is normal for APIs; no answer at all is a plain TCP service.
+        assert!(warnings("connected (HTTP: HTTP/1.1 404 Not Found)").is_empty());
+        assert!(warnings("connected (HTTP: no HTTP answer)").is_empty());
     }
 
     #[test]
