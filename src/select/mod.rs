@@ -229,6 +229,10 @@ pub fn package_files(
             }
         }
     }
+    if found {
+        let links = alternative_links(tree, src, &out);
+        out.extend(links);
+    }
     if !found {
         if let Some(db) = read("/lib/apk/db/installed") {
             let mut cur_pkg = false;
@@ -256,6 +260,53 @@ pub fn package_files(
         return Err(unknown());
     }
     Ok(out.into_iter().collect())
+}
+
+/// The `update-alternatives` links that lead into `files` (a package's listed paths): dpkg
+/// does not list them as the package's, yet `/usr/bin/awk` is how gawk is called. Read from
+/// `/var/lib/dpkg/alternatives/NAME` (mode, master link, then slave name/link pairs up to a
+/// blank line); a link counts when `/etc/alternatives/NAME` resolves to one of `files`.
+fn alternative_links(tree: &Tree, src: &dyn FileSource, files: &BTreeSet<String>) -> Vec<String> {
+    let real = |p: &str| tree.resolve(p.as_bytes(), true).path;
+    let targets: BTreeSet<Vec<u8>> = files
+        .iter()
+        .filter_map(|f| real(f))
+        .filter(|p| matches!(tree.get(p).map(|e| &e.kind), Some(Kind::File { .. })))
+        .collect();
+    let Some(dir) = real("/var/lib/dpkg/alternatives") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (k, e) in tree.descendants(&dir) {
+        let name = String::from_utf8_lossy(&k[dir.len()..])
+            .trim_start_matches('/')
+            .to_owned();
+        if name.contains('/') || !matches!(e.kind, Kind::File { .. }) {
+            continue;
+        }
+        let Ok(text) = src.read(k) else { continue };
+        let text = String::from_utf8_lossy(&text);
+        let mut lines = text.lines().map(str::trim).skip(1);
+        let Some(master) = lines.next() else { continue };
+        let mut pairs = vec![(name.clone(), master.to_owned())];
+        while let (Some(n), Some(l)) = (lines.next(), lines.next()) {
+            if n.is_empty() {
+                break;
+            }
+            pairs.push((n.to_owned(), l.to_owned()));
+        }
+        for (alt, link) in pairs {
+            let hop = format!("/etc/alternatives/{alt}");
+            if alt.contains('/') || !link.starts_with('/') {
+                continue;
+            }
+            if real(&hop).is_some_and(|t| targets.contains(&t)) {
+                out.push(hop);
+                out.push(link);
+            }
+        }
+    }
+    out
 }
 
 fn exclude_set(excludes: &[String]) -> Result<GlobSet, SelectError> {

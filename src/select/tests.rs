@@ -181,6 +181,46 @@ fn exclude_table() {
 }
 
 #[test]
+fn dpkg_alternatives_links_come_with_their_package() {
+    let mut fx = docs();
+    fx.file(
+        "/var/lib/dpkg/info/gawk.list",
+        b"/usr/bin/gawk\n/usr/share/man/man1/gawk.1.gz\n",
+    );
+    fx.file("/usr/bin/gawk", b"gawk");
+    fx.file("/usr/bin/mawk", b"mawk");
+    fx.file("/usr/share/man/man1/gawk.1.gz", b"man");
+    fx.link("/etc/alternatives/awk", "/usr/bin/gawk");
+    fx.link(
+        "/etc/alternatives/awk.1.gz",
+        "/usr/share/man/man1/gawk.1.gz",
+    );
+    fx.link("/etc/alternatives/pager", "/usr/bin/mawk");
+    fx.link("/usr/bin/awk", "/etc/alternatives/awk");
+    fx.link("/usr/share/man/man1/awk.1.gz", "/etc/alternatives/awk.1.gz");
+    fx.link("/usr/bin/pager", "/etc/alternatives/pager");
+    fx.file(
+        "/var/lib/dpkg/alternatives/awk",
+        b"auto\n/usr/bin/awk\nawk.1.gz\n/usr/share/man/man1/awk.1.gz\n\n/usr/bin/gawk\n10\n/usr/share/man/man1/gawk.1.gz\n",
+    );
+    fx.file(
+        "/var/lib/dpkg/alternatives/pager",
+        b"auto\n/usr/bin/pager\n\n/usr/bin/mawk\n5\n",
+    );
+    let got = package_files(&fx.tree, &fx.src, "gawk").expect("found");
+    for want in [
+        "/usr/bin/gawk",
+        "/usr/bin/awk",
+        "/etc/alternatives/awk",
+        "/usr/share/man/man1/awk.1.gz",
+    ] {
+        assert!(got.iter().any(|g| g == want), "{want} not in {got:?}");
+    }
+    // An alternative that points into another package stays out.
+    assert!(!got.iter().any(|g| g.contains("pager")), "{got:?}");
+}
+
+#[test]
 fn dpkg_and_apk_packages() {
     let mut fx = docs();
     fx.file(
