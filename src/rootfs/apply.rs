@@ -14,9 +14,11 @@
 //! * A later entry replaces an earlier one of any type; a directory over a directory only
 //!   updates the metadata and keeps the children. Implicit parents get defaults (dir 0755
 //!   root:root, mtime 0).
-//! * An entry whose parent component is a symlink or a non-directory is refused. docker's own
-//!   applier follows symlinks inside the rootfs there; we refuse, so that nothing is ever
-//!   resolved through a link while unpacking (and the staging dir never has a link as a parent).
+//! * An entry below a symlinked parent lands where the link leads, as containerd and docker
+//!   apply layers; links are followed in the in-memory tree only, `..` stops at the image root,
+//!   and the rewritten path's ancestors are real directories, so the staging dir never has a
+//!   link as a parent and nothing on disk is resolved. An entry below a non-directory is
+//!   refused.
 //! * Within one layer a path may appear twice only as a directory both times (real tools emit
 //!   that); any other duplicate is an error.
 //! * Sparse files (GNU type `S`, PAX `GNU.sparse.*`, `GNUSparseFile.` names) are refused: the
@@ -53,7 +55,7 @@ pub enum ApplyError {
         #[source]
         source: io::Error,
     },
-    #[error("layer {}: entry `{path}` has a parent that is a symlink (`{parent}`)", .layer + 1)]
+    #[error("layer {}: entry `{path}` goes through too many symlinks from `{parent}` (a loop?)", .layer + 1)]
     ParentSymlink {
         layer: usize,
         path: String,
@@ -367,6 +369,7 @@ impl Flattener {
             .map(|t| t.to_vec());
         let path = normalize_with(&raw, self.limits.max_path_len, self.limits.max_depth)
             .map_err(|source| ApplyError::Name { layer, source })?;
+        let path = self.through_parent_links(layer, path)?;
 
         // Whiteouts and aufs metadata.
         let (parent, name) = split_last(&path);
@@ -535,6 +538,7 @@ impl Flattener {
                 path: display(&path),
                 source,
             })?;
+        let target = self.through_parent_links(layer, target)?;
         if path.is_empty() {
             return Err(ApplyError::RootNotDir { layer });
         }
@@ -608,6 +612,71 @@ impl Flattener {
             prefix_end = next + 1;
         }
         Ok(())
+    }
+
+    /// `path` with its parent resolved inside the tree when an ancestor is a symlink, as
+    /// containerd and docker apply layers (`lib/x` lands in `usr/lib/x` when `lib -> usr/lib`).
+    /// Links are followed only through the in-memory tree, `..` stops at the image root and
+    /// components that do not exist yet are taken literally, so the result is always a path
+    /// inside the image whose existing ancestors are real directories; nothing on disk is ever
+    /// resolved. Unchanged when the parent is a directory (the common case, one lookup).
+    fn through_parent_links(&self, layer: usize, path: Vec<u8>) -> Result<Vec<u8>, ApplyError> {
+        let (parent, name) = split_last(&path);
+        if parent.is_empty() || self.tree.get(parent).is_some_and(Entry::is_dir) {
+            return Ok(path);
+        }
+        let mut pending: Vec<Vec<u8>> = parent
+            .split(|&b| b == b'/')
+            .rev()
+            .map(<[u8]>::to_vec)
+            .collect();
+        let mut cur: Vec<u8> = Vec::new();
+        let mut hops = 0;
+        let mut linked = false;
+        while let Some(comp) = pending.pop() {
+            match &comp[..] {
+                b"" | b"." => continue,
+                b".." => {
+                    let end = cur.iter().rposition(|&b| b == b'/').unwrap_or(0);
+                    cur.truncate(end);
+                    continue;
+                }
+                _ => {}
+            }
+            let next = join(&cur, &comp);
+            match self.tree.get(&next).map(|e| &e.kind) {
+                Some(Kind::Symlink { target }) => {
+                    hops += 1;
+                    if hops > 40 {
+                        return Err(ApplyError::ParentSymlink {
+                            layer,
+                            path: display(&path),
+                            parent: display(&next),
+                        });
+                    }
+                    linked = true;
+                    if target.starts_with(b"/") {
+                        cur.clear();
+                    }
+                    pending.extend(target.split(|&b| b == b'/').rev().map(<[u8]>::to_vec));
+                }
+                Some(Kind::Dir) | None => cur = next,
+                Some(_) => {
+                    return Err(ApplyError::ParentNotDir {
+                        layer,
+                        path: display(&path),
+                        parent: display(&next),
+                    })
+                }
+            }
+        }
+        if !linked {
+            return Ok(path);
+        }
+        let real = join(&cur, name);
+        // Checked like any entry name: the result must stay within the limits.
+        normalize_with(&real, self.limits.max_path_len, self.limits.max_depth)
+            .map_err(|source| ApplyError::Name { layer, source })
     }
 
     fn parent_ok(
@@ -1272,26 +1341,61 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn entries_below_non_dirs_refused() {
-        let r = flatten(vec![
-            Layer::new().symlink("lib", "usr/lib"),
-            Layer::new().file("lib/libc.so", b""),
-        ]);
-        match r {
-            Err(e @ ApplyError::ParentSymlink { .. }) => {
-                assert!(
-                    e.to_string().contains("has a parent that is a symlink"),
-                    "{e}"
-                );
-            }
-            other => panic!("{other:?}"),
-        }
+    fn symlinked_parents_are_followed_inside_the_tree() {
+        // merged-/usr: `lib -> usr/lib`; a later layer writes through the link
+        let (t, _, _) = flatten(vec![
+            Layer::new()
+                .dir("usr/lib/")
+                .symlink("lib", "usr/lib")
+                .symlink("var/run", "/run")
+                .file("usr/lib/old", b"o"),
+            Layer::new()
+                .file("lib/libc.so", b"c")
+                .file("var/run/app/pid", b"1")
+                .hardlink("lib/libc2.so", "lib/libc.so")
+                .file("lib/.wh.old", b""),
+        ])
+        .expect("flatten");
+        assert_eq!(
+            t.get(b"usr/lib/libc.so").map(|e| e.kind.clone()),
+            Some(Kind::File { size: 1 })
+        );
+        assert!(t.get(b"lib/libc.so").is_none());
+        assert!(matches!(
+            t.get(b"lib").map(|e| &e.kind),
+            Some(Kind::Symlink { .. })
+        ));
+        // a dangling link's target is created inside the image, as docker does
+        assert!(t.get(b"run/app/pid").is_some() && t.get(b"run").is_some_and(Entry::is_dir));
+        assert_eq!(
+            t.get(b"usr/lib/libc2.so").map(|e| e.inode),
+            t.get(b"usr/lib/libc.so").map(|e| e.inode)
+        );
+        assert!(
+            t.get(b"usr/lib/old").is_none(),
+            "the whiteout went through the link"
+        );
+
+        // `..` and absolute targets stay inside the image root
+        let (t, _, _) = flatten(vec![Layer::new()
+            .symlink("up", "../../../../..")
+            .symlink("abs", "/etc")
+            .file("up/escaped", b"x")
+            .file("abs/hostname", b"h")])
+        .expect("flatten");
+        assert!(t.get(b"escaped").is_some() && t.get(b"etc/hostname").is_some());
+
         let r = flatten(vec![Layer::new().file("f", b"").file("f/g", b"")]);
         assert!(matches!(r, Err(ApplyError::ParentNotDir { .. })), "{r:?}");
-        let r = flatten(vec![
-            Layer::new().symlink("l", "/"),
-            Layer::new().file("l/.wh.etc", b""),
-        ]);
+        let r = flatten(vec![Layer::new()
+            .file("f", b"")
+            .symlink("l", "f")
+            .file("l/g", b"")]);
+        assert!(matches!(r, Err(ApplyError::ParentNotDir { .. })), "{r:?}");
+        let r = flatten(vec![Layer::new()
+            .symlink("a", "b")
+            .symlink("b", "a")
+            .file("a/x", b"")]);
         assert!(matches!(r, Err(ApplyError::ParentSymlink { .. })), "{r:?}");
     }
 
