@@ -359,6 +359,19 @@ pub fn slim(cfg: &SlimConfig, progress: &dyn Progress) -> Result<SlimOutcome> {
             ))
             .context("running the original image for verification")?,
         };
+        // A probe that failed for the original image too leaves nothing to verify against:
+        // matching a broken run proves nothing, so the slim image is not called verified.
+        let reference_failures: Vec<String> = original
+            .probes
+            .iter()
+            .filter(|p| !p.ok)
+            .map(|p| {
+                format!(
+                    "probe {} failed for the original image too ({}): fix the run (probes, --wait, --ready-timeout) before verifying",
+                    p.name, p.detail
+                )
+            })
+            .collect();
         for round in 1..=v.rounds.max(1) {
             progress.phase(&format!("verifying (round {round})"), None);
             let candidate_src = Source {
@@ -439,6 +452,7 @@ pub fn slim(cfg: &SlimConfig, progress: &dyn Progress) -> Result<SlimOutcome> {
             };
             progress.finish();
             let mut differences = compare_runs(&original, &got, v.ignore_output);
+            differences.extend(reference_failures.iter().cloned());
             // Paths the slim run reached for that exist in the original image but not here:
             // failed opens, stats and execs (ENOENT), broken links (ELOOP), all the same.
             let mut missing: Vec<Vec<u8>> = Vec::new();

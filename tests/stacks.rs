@@ -398,7 +398,10 @@ fn redis_rootless() {
         .arg(&out)
         .arg("--report")
         .arg(&report)
-        .args(["-t", &tag("redis-rootless"), "--probe", probe]);
+        .args(["-t", &tag("redis-rootless"), "--probe", probe])
+        // As Debian's redis user, whose WorkingDir /var/lib/redis is `redis:redis 0750` in
+        // the image: the run works only if the staged files carry the image's owners.
+        .args(["--user", "redis"]);
     let o = util::as_tester(cmd)
         .stdin(Stdio::null())
         .output()

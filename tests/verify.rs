@@ -186,3 +186,19 @@ fn excluded_interpreter_is_a_disagreement_not_a_crash() {
     assert_eq!(rep["verify"]["verified"], false);
     assert_eq!(rep["verify"]["rounds"][0]["agreed"], false);
 }
+
+#[test]
+fn a_run_that_fails_for_the_original_is_not_verified() {
+    let dir = util::tester_tempdir();
+    let input = util::oci_image("nginx");
+    let out = dir.path().join("broken-probe.tar");
+    let (o, rep) = slim(&input, &out, &["--probe", "false", "--strict"], false);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("failed for the original image too"),
+        "the reason is not given: {err}"
+    );
+    assert!(!out.exists(), "--strict wrote an output");
+    assert_eq!(rep["verify"]["verified"], false);
+}

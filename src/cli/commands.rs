@@ -198,7 +198,7 @@ pub fn slim_cmd(a: &SlimArgs, g: &GlobalArgs) -> Result<u8> {
         write_report(path, &outcome.report.to_json())?;
     }
     if !g.quiet {
-        eprint!("{}", summary(&outcome.report, 10));
+        eprint!("{}", summary(&outcome.report, 10, a.report.is_some()));
     }
     if outcome.verified == Some(false) {
         if let Some(v) = &outcome.report.verify {

@@ -19,8 +19,9 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-/// The multi-line summary: before → after, ratio, the largest kept files, warnings, hints.
-pub fn summary(r: &Report, top: usize) -> String {
+/// The multi-line summary printed on stderr: before → after, ratio, the largest kept files,
+/// warnings, and hints for the options not used (`report_written`: `--report` was given).
+pub fn summary(r: &Report, top: usize, report_written: bool) -> String {
     let mut s = String::new();
     let (i, o) = (&r.input, &r.output);
     let ratio = if o.file_bytes > 0 {
@@ -108,11 +109,15 @@ pub fn summary(r: &Report, top: usize) -> String {
     for w in &r.warnings {
         let _ = writeln!(s, "warning: {}", sanitize(w, 400));
     }
-    if !r.warnings.is_empty() || r.verify.is_none() {
-        let _ = writeln!(
-            s,
-            "hint: `--report FILE` says why each file was kept; `--verify` re-runs the slim image to check it"
-        );
+    let mut hints = Vec::new();
+    if !report_written && (!r.warnings.is_empty() || r.verify.is_none()) {
+        hints.push("`--report FILE` says why each file was kept");
+    }
+    if r.verify.is_none() {
+        hints.push("`--verify` re-runs the slim image to check it");
+    }
+    if !hints.is_empty() {
+        let _ = writeln!(s, "hint: {}", hints.join("; "));
     }
     s
 }
@@ -148,5 +153,25 @@ mod tests {
         assert_eq!(human_bytes(1000), "1.0 kB");
         assert_eq!(human_bytes(9_900_000), "9.9 MB");
         assert_eq!(human_bytes(186_000_000_000), "186.0 GB");
+    }
+
+    #[test]
+    fn hints_name_only_options_not_used() {
+        let mut r = Report::new(Default::default());
+        let hint = |r: &Report, written| {
+            summary(r, 10, written)
+                .lines()
+                .find(|l| l.starts_with("hint:"))
+                .map(str::to_owned)
+        };
+        let h = hint(&r, false).expect("a hint");
+        assert!(h.contains("--report") && h.contains("--verify"), "{h}");
+        let h = hint(&r, true).expect("a hint");
+        assert!(!h.contains("--report") && h.contains("--verify"), "{h}");
+        r.verify = Some(Default::default());
+        assert_eq!(hint(&r, true), None);
+        assert_eq!(hint(&r, false), None, "no warnings: nothing to explain");
+        r.warnings.push("probe failed".into());
+        assert!(hint(&r, false).is_some_and(|h| h.contains("--report") && !h.contains("--verify")));
     }
 }
