@@ -565,7 +565,8 @@ impl<'a> ClosureBuilder<'a> {
 
     /// Data read lazily by kept programs: CA bundle when a TLS library is kept, the
     /// `/etc/localtime` chain and `TZ`, locale data named by `LANG`/`LC_*`, gconv module
-    /// lists when a gconv module is kept. Call after everything else is added.
+    /// lists when a gconv module is kept, and the scratch directories `/tmp`, `/var/tmp` and
+    /// `/run` (empty). Call after everything else is added.
     pub fn add_data_rules(&mut self) {
         let basenames: Vec<String> = self
             .kept
@@ -580,6 +581,10 @@ impl<'a> ClosureBuilder<'a> {
             self.keep_existing(CA_PATHS, "ca-bundle");
         }
         self.keep_existing(&["/etc/localtime", "/etc/timezone"], "localtime");
+        // Scratch space a program may need on a path the probe run did not take (temp files,
+        // pid files): the empty directories with their own modes (1777 for /tmp), never their
+        // content. They cost a tar header each.
+        self.keep_existing(&["/tmp", "/var/tmp", "/run"], "scratch-dir");
         if let Some(tz) = self.env_var("TZ").map(str::to_owned) {
             let name = tz.trim_start_matches(':');
             let p = if name.starts_with('/') {

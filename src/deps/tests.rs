@@ -902,6 +902,19 @@ fn data_rules() {
     ));
     assert!(!has(&c, "usr/lib/x86_64-linux-gnu/gconv/ISO8859-1.so"));
     assert!(!has(&c, "usr/lib/locale/C.utf8/LC_CTYPE"));
+    assert!(!has(&c, "tmp"), "no /tmp in this image: none added");
+    // Scratch dirs are kept empty, with their own metadata.
+    fx.dir("/tmp");
+    fx.file("/tmp/leftover", b"x");
+    fx.link("/var/run", "/run");
+    let mut b = fx.builder(&[]);
+    b.add_path(b"/usr/bin/cat", Reason::Entrypoint);
+    b.add_data_rules();
+    let c = b.finish();
+    assert!(c.kept[&b"tmp"[..]].contains(&Reason::Data {
+        rule: "scratch-dir".into()
+    }));
+    assert!(!has(&c, "tmp/leftover") && !has(&c, "var/run"));
 }
 
 #[test]
