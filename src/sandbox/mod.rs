@@ -769,6 +769,45 @@ struct ControlOut {
     probes: Vec<ProbeResult>,
     exec_results: Vec<(Vec<String>, i32)>,
     interrupted: bool,
+    /// Ports a job with nothing to probe was found listening on, and probed.
+    auto_ports: Vec<u16>,
+}
+
+enum Waited {
+    Exited,
+    TimedOut,
+    Listening(Vec<u16>),
+}
+
+/// How often a batch job's TCP listeners are polled.
+const LISTEN_POLL: Duration = Duration::from_millis(250);
+
+/// TCP ports in LISTEN state in the network namespace of process `pid`
+/// (`/proc/PID/net/tcp` and `tcp6`), sorted.
+fn listening_ports(pid: i32) -> Vec<u16> {
+    let mut ports = Vec::new();
+    for f in ["tcp", "tcp6"] {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{f}")).unwrap_or_default();
+        ports.extend(parse_listening(&text));
+    }
+    ports.sort_unstable();
+    ports.dedup();
+    ports
+}
+
+/// The LISTEN (`0A`) entries' local ports of a `/proc/net/tcp`-format table.
+fn parse_listening(table: &str) -> Vec<u16> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let local = f.nth(1)?;
+            let state = f.nth(1)?;
+            (state == "0A").then_some(())?;
+            u16::from_str_radix(local.rsplit(':').next()?, 16).ok()
+        })
+        .collect()
 }
 
 fn status_code(s: Status) -> i32 {
@@ -999,12 +1038,36 @@ impl ControlCtx {
         }
     }
 
+    /// Wait for the app to end, polling the sandbox's TCP listeners meanwhile.
+    fn wait_exit_or_listen(&self, deadline: Instant) -> Waited {
+        let mut seen: Vec<u16> = Vec::new();
+        loop {
+            let slice = (Instant::now() + LISTEN_POLL).min(deadline);
+            let ended = self.ctl.wait_until(slice, |s| {
+                s.app_exit().is_some() || s.init_exited || s.too_many
+            });
+            if ended {
+                return Waited::Exited;
+            }
+            if Instant::now() >= deadline || sys::interrupted() {
+                return Waited::TimedOut;
+            }
+            let app = self.ctl.lock().app;
+            let now = app.map(|a| listening_ports(a.as_raw())).unwrap_or_default();
+            if !now.is_empty() && now == seen {
+                return Waited::Listening(now);
+            }
+            seen = now;
+        }
+    }
+
     fn run(self) -> ControlOut {
         let mut out = ControlOut {
             exit: ExitInfo::TimedOut,
             probes: Vec::new(),
             exec_results: Vec::new(),
             interrupted: false,
+            auto_ports: Vec::new(),
         };
         let deadline = self.deadline();
         let started = self.ctl.wait_until(deadline, |s| {
@@ -1017,12 +1080,28 @@ impl ControlCtx {
         if bad {
             return self.finish(out);
         }
-        let mut ports: Vec<u16> = self.spec.tcp_ports.clone();
+        let mut tcp_ports = self.spec.tcp_ports.clone();
+        let mut ports: Vec<u16> = tcp_ports.clone();
         ports.extend(self.spec.http_probes.iter().map(|p| p.port));
         ports.sort_unstable();
         ports.dedup();
-        let server = !ports.is_empty() || !self.spec.probe_cmds.is_empty();
+        let mut server = !ports.is_empty() || !self.spec.probe_cmds.is_empty();
         let mut timed_out = false;
+        if !server {
+            // Nothing to probe was named: a batch job runs to its end. A program that turns
+            // out to be a server (it listens on TCP, in two polls in a row) is probed on its
+            // listening ports as if they were exposed, instead of waiting for the timeout.
+            match self.wait_exit_or_listen(deadline) {
+                Waited::Exited => {}
+                Waited::TimedOut => timed_out = true,
+                Waited::Listening(found) => {
+                    out.auto_ports = found.clone();
+                    tcp_ports = found.clone();
+                    ports = found;
+                    server = true;
+                }
+            }
+        }
         if server {
             let ready_deadline = (Instant::now() + self.spec.ready_timeout).min(deadline);
             let mut pending = ports.clone();
@@ -1034,7 +1113,7 @@ impl ControlCtx {
                 self.ctl
                     .wait_until(Instant::now() + Duration::from_millis(100), |_| false);
             }
-            for &port in &self.spec.tcp_ports {
+            for &port in &tcp_ports {
                 let mut r = self.http(port, "/");
                 if !r.ok {
                     let t = self.tcp(port, b"", Duration::from_secs(2));
@@ -1055,10 +1134,6 @@ impl ControlCtx {
             for c in &self.spec.probe_cmds {
                 out.probes.push(self.probe_cmd(c));
             }
-        } else {
-            timed_out = !self.ctl.wait_until(deadline, |s| {
-                s.app_exit().is_some() || s.init_exited || s.too_many
-            });
         }
         if !timed_out && !sys::interrupted() {
             for (i, argv) in self.spec.exec_cmds.iter().enumerate() {
@@ -1453,6 +1528,7 @@ fn run_in(
         probes: vec![],
         exec_results: vec![],
         interrupted: false,
+        auto_ports: vec![],
     });
     let stdout = out_thread.join().unwrap_or_default();
     let stderr = err_thread.join().unwrap_or_default();
@@ -1486,6 +1562,13 @@ fn run_in(
             "more than {MAX_TRACEES} processes or threads: the sandbox was killed"
         ));
     }
+    if !control_out.auto_ports.is_empty() {
+        let list: Vec<String> = control_out.auto_ports.iter().map(u16::to_string).collect();
+        warnings.push(format!(
+            "the image exposes no ports and names no probes, but the program listened on tcp {}: probed there (add EXPOSE or --http-probe to make it explicit)",
+            list.join(", ")
+        ));
+    }
     Ok(RunOutcome {
         observations: tracer.take_observations(),
         exit: control_out.exit,
@@ -1502,6 +1585,23 @@ fn run_in(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listening_ports_from_proc_net_tcp() {
+        let tcp = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0
+   1: 0100007F:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2 1 0 100 0 0 10 0
+   2: 0100007F:9C40 0100007F:1F90 01 00000000:00000000 00:00000000 00000000     0        0 3 1 0 20 4 30 10 -1
+";
+        assert_eq!(parse_listening(tcp), vec![8080, 80]);
+        let tcp6 =
+            "  sl  local_address                         remote_address                        st
+   0: 00000000000000000000000000000000:18EB 00000000000000000000000000000000:0000 0A 0
+";
+        assert_eq!(parse_listening(tcp6), vec![6379]);
+        assert!(parse_listening("").is_empty());
+        assert!(parse_listening("header\n garbage line\n").is_empty());
+    }
 
     #[test]
     fn candidates_table() {
