@@ -203,6 +203,15 @@ fn assert_scratch_removed(dir: &Path) {
     assert_eq!(left, vec!["hostile.c", "lower"], "scratch dir left behind");
 }
 
+/// The number after the first word of the hostile program's report (`wrote N MiB`, `held N
+/// MiB`), or `u64::MAX` when there is none.
+fn reported_mib(out: &str) -> u64 {
+    out.split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(u64::MAX)
+}
+
 #[test]
 fn cannot_ptrace_anything() {
     if !supported() {
@@ -278,11 +287,7 @@ fn shm_filler_hits_the_tmpfs_limit() {
     let o = sandbox::run(&spec(&lower, &["/bin/hostile", "shmfill"])).expect("run");
     let out = stdout(&o);
     assert_eq!(o.exit, ExitInfo::Exited(0), "{out}");
-    let mib: u64 = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(u64::MAX);
+    let mib = reported_mib(&out);
     // /dev/shm is a tmpfs of 64 MiB (src/sandbox/mod.rs).
     assert!(mib <= 64, "{out}");
     assert_scratch_removed(d.path());
@@ -300,11 +305,7 @@ fn root_filler_hits_the_disk_limit_not_the_host() {
     let o = sandbox::run(&s).expect("run");
     let out = stdout(&o);
     assert_eq!(o.exit, ExitInfo::Exited(0), "ENOSPC expected: {out}");
-    let mib: u64 = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(u64::MAX);
+    let mib = reported_mib(&out);
     assert!(mib <= 48, "{out}");
     // The image's own /data was never written.
     assert_eq!(
@@ -326,11 +327,7 @@ fn memory_hog_hits_the_data_limit() {
     let o = sandbox::run(&s).expect("run");
     let out = stdout(&o);
     assert_eq!(o.exit, ExitInfo::Exited(0), "malloc should fail: {out}");
-    let mib: u64 = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(u64::MAX);
+    let mib = reported_mib(&out);
     assert!((1..=256).contains(&mib), "{out}");
     assert_scratch_removed(d.path());
 }

@@ -405,22 +405,18 @@ fn child_init(plan: &SandboxPlan) -> ! {
         for d in &plan.workdir_mkdirs {
             libc::mkdir(d.as_ptr(), 0o755);
         }
-        if let Some((soft, hard)) = plan.nproc {
-            let lim = libc::rlimit {
-                rlim_cur: soft,
-                rlim_max: hard,
-            };
-            if libc::setrlimit(libc::RLIMIT_NPROC, &lim) != 0 {
-                child_fail(r, STAGE_RLIMIT);
-            }
-        }
-        if let Some((soft, hard)) = plan.data {
-            let lim = libc::rlimit {
-                rlim_cur: soft,
-                rlim_max: hard,
-            };
-            if libc::setrlimit(libc::RLIMIT_DATA, &lim) != 0 {
-                child_fail(r, STAGE_RLIMIT);
+        for (resource, limit) in [
+            (libc::RLIMIT_NPROC, plan.nproc),
+            (libc::RLIMIT_DATA, plan.data),
+        ] {
+            if let Some((soft, hard)) = limit {
+                let lim = libc::rlimit {
+                    rlim_cur: soft,
+                    rlim_max: hard,
+                };
+                if libc::setrlimit(resource, &lim) != 0 {
+                    child_fail(r, STAGE_RLIMIT);
+                }
             }
         }
         let app = libc::fork();
