@@ -219,6 +219,7 @@ pub fn run_spec(
                 ))
             })
             .collect(),
+        stop_signal: image.stop_signal(),
     }
 }
 
@@ -888,6 +889,7 @@ mod tests {
             scratch_parent: "/tmp".into(),
             limits: Default::default(),
             owners: vec![],
+            stop_signal: None,
         };
         let warnings = |detail: &str| {
             let mut r = Report::new(Default::default());

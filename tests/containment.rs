@@ -177,6 +177,7 @@ fn spec(lower: &Path, argv: &[&str]) -> RunSpec {
         scratch_parent: lower.parent().expect("parent").to_path_buf(),
         limits: Default::default(),
         owners: vec![],
+        stop_signal: None,
     }
 }
 

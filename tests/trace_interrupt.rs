@@ -49,6 +49,7 @@ fn sigint_stops_the_sandbox() {
         scratch_parent: d.path().to_path_buf(),
         limits: Default::default(),
         owners: vec![],
+        stop_signal: None,
     };
     let killer = std::thread::spawn(|| {
         std::thread::sleep(Duration::from_millis(1500));

@@ -74,6 +74,7 @@ fn spec(lower: &Path, argv: &[&str]) -> RunSpec {
         scratch_parent: lower.parent().unwrap().to_path_buf(),
         limits: Default::default(),
         owners: vec![],
+        stop_signal: None,
     }
 }
 
@@ -431,6 +432,29 @@ fn a_job_that_listens_is_probed_like_a_server() {
     );
     // The probe made the server read its file.
     assert!(o.observations.iter().any(|x| x.path == b"/data/abs.txt"));
+}
+
+#[test]
+fn servers_are_stopped_with_the_image_stop_signal() {
+    if !supported() {
+        return;
+    }
+    let d = tempdir();
+    let lower = dyn_root(d.path());
+    // Reads a file only when SIGQUIT arrives; SIGTERM (the default) just kills it.
+    let script = "trap 'cat /data/rel.txt; exit 0' QUIT; while :; do :; done";
+    let run = |sig: Option<i32>| {
+        let mut s = spec(&lower, &["/bin/sh", "-c", script]);
+        s.probe_cmds = vec!["true".into()];
+        s.stop_signal = sig;
+        let o = sandbox::run(&s).expect("run");
+        assert_eq!(o.exit, ExitInfo::StoppedByUs);
+        o.observations
+            .iter()
+            .any(|x| x.path == b"/data/rel.txt" && x.exe == "/bin/cat")
+    };
+    assert!(run(Some(libc::SIGQUIT)), "SIGQUIT was not delivered");
+    assert!(!run(None), "the default stop signal should be SIGTERM");
 }
 
 #[test]

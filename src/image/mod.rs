@@ -192,6 +192,51 @@ impl Image {
         out.dedup();
         out
     }
+
+    /// `Volumes` keys (absolute paths), sorted.
+    pub fn volumes(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .runtime_config()
+            .get("Volumes")
+            .and_then(Value::as_object)
+            .map(|m| m.keys().filter(|k| k.starts_with('/')).cloned().collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    /// `StopSignal` as a signal number (`SIGQUIT`, `QUIT`, `3`); `None` when absent or unknown.
+    pub fn stop_signal(&self) -> Option<i32> {
+        let s = self.runtime_config().get("StopSignal")?.as_str()?.trim();
+        if let Ok(n) = s.parse::<i32>() {
+            return (1..=64).contains(&n).then_some(n);
+        }
+        let name = s.to_ascii_uppercase();
+        let name = name.strip_prefix("SIG").unwrap_or(&name);
+        let n = match name {
+            "HUP" => libc::SIGHUP,
+            "INT" => libc::SIGINT,
+            "QUIT" => libc::SIGQUIT,
+            "KILL" => libc::SIGKILL,
+            "USR1" => libc::SIGUSR1,
+            "USR2" => libc::SIGUSR2,
+            "TERM" => libc::SIGTERM,
+            "WINCH" => libc::SIGWINCH,
+            "PWR" => libc::SIGPWR,
+            "STOP" => libc::SIGSTOP,
+            _ => {
+                let rt = name.strip_prefix("RTMIN")?;
+                let off: i32 = if rt.is_empty() {
+                    0
+                } else {
+                    rt.strip_prefix('+')?.parse().ok()?
+                };
+                let n = libc::SIGRTMIN() + off;
+                return (n <= libc::SIGRTMAX()).then_some(n);
+            }
+        };
+        Some(n)
+    }
 }
 
 #[cfg(test)]
@@ -207,6 +252,27 @@ mod tests {
             config_digest: Digest::of_bytes(b""),
             layers: vec![],
             platform: Platform::default(),
+        }
+    }
+
+    #[test]
+    fn volumes_and_stop_signal() {
+        let img = image(json!({"config": {
+            "Volumes": {"/var/lib/postgresql/data": {}, "relative": {}, "/data": {}},
+            "StopSignal": "SIGQUIT"
+        }}));
+        assert_eq!(img.volumes(), ["/data", "/var/lib/postgresql/data"]);
+        assert_eq!(img.stop_signal(), Some(libc::SIGQUIT));
+        for (s, want) in [
+            ("INT", Some(libc::SIGINT)),
+            ("sigterm", Some(libc::SIGTERM)),
+            ("9", Some(9)),
+            ("0", None),
+            ("SIGRTMIN+3", Some(libc::SIGRTMIN() + 3)),
+            ("SIGNOPE", None),
+        ] {
+            let img = image(json!({"config": {"StopSignal": s}}));
+            assert_eq!(img.stop_signal(), want, "{s}");
         }
     }
 
@@ -270,5 +336,7 @@ mod tests {
         let img = image(json!({}));
         assert_eq!(img.exec_spec(), ExecSpec::default());
         assert!(img.exposed_ports().is_empty());
+        assert!(img.volumes().is_empty());
+        assert_eq!(img.stop_signal(), None);
     }
 }

@@ -77,6 +77,8 @@ pub struct RunSpec {
     /// `postgres` finds its data directory owned by `postgres`) and handed back afterwards.
     /// Ignored in [`IdMode::SingleIdFaked`], where only one id exists.
     pub owners: Vec<(Vec<u8>, u32, u32)>,
+    /// The image's `StopSignal`, sent to the app to stop a server (default SIGTERM).
+    pub stop_signal: Option<i32>,
 }
 
 /// Resource limits of a sandbox run. Each is enforced by the kernel without cgroups, so they
@@ -1158,7 +1160,7 @@ impl ControlCtx {
                 // app: the tracer is told of a tracee's death before its parent can reap it.
                 let app_fd = app.and_then(|a| sys::PidFd::open(a).ok());
                 if let Some(fd) = app_fd.filter(|_| self.ctl.lock().app_exit().is_none()) {
-                    let _ = fd.signal(libc::SIGTERM);
+                    let _ = fd.signal(self.spec.stop_signal.unwrap_or(libc::SIGTERM));
                     let grace = (Instant::now() + STOP_GRACE).min(deadline);
                     self.ctl
                         .wait_until(grace, |s| s.app_exit().is_some() && s.live == 0);
