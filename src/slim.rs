@@ -302,6 +302,7 @@ pub fn slim(cfg: &SlimConfig, progress: &dyn Progress) -> Result<SlimOutcome> {
         tree,
         staging,
         &exec,
+        &image.volumes(),
         &observations,
         &cfg.policy,
         &repairs,
@@ -481,6 +482,7 @@ pub fn slim(cfg: &SlimConfig, progress: &dyn Progress) -> Result<SlimOutcome> {
                     tree,
                     staging,
                     &exec,
+                    &image.volumes(),
                     &observations,
                     &cfg.policy,
                     &repairs,
@@ -593,10 +595,14 @@ fn write(loaded: &Loaded, closure: &Closure, cfg: &SlimConfig, out: &Path) -> Re
 }
 
 /// The kept set for a tree: entrypoint, traced paths, repairs, policy, NSS, data rules.
+/// The kept set: the selection over the traced observations (with their state directories),
+/// the repairs, the policy and the image's volumes.
+#[allow(clippy::too_many_arguments)]
 pub fn compute_closure(
     tree: &Tree,
     src: &dyn FileSource,
     exec: &ExecSpec,
+    volumes: &[String],
     observations: &[crate::trace::Observation],
     policy: &Policy,
     repairs: &[(Vec<u8>, Reason)],
@@ -606,6 +612,12 @@ pub fn compute_closure(
         for o in observations {
             select::add_traced(b, &o.path, &o.exe, &o.syscall, o.write);
         }
+        let modified: Vec<&[u8]> = observations
+            .iter()
+            .filter(|o| o.write)
+            .map(|o| o.path.as_slice())
+            .collect();
+        select::add_state(b, volumes, &modified);
         for (p, r) in repairs {
             b.add_path(p, r.clone());
         }

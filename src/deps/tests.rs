@@ -67,6 +67,22 @@ impl Fx {
         self
     }
 
+    /// Give the entries at `paths` the owner `uid:uid`.
+    pub fn owner(&mut self, uid: u64, paths: &[&str]) -> &mut Self {
+        for p in paths {
+            let rel = p.trim_start_matches('/').as_bytes().to_vec();
+            let mut e = self
+                .tree
+                .get(&rel)
+                .cloned()
+                .expect("owner of a fixture path");
+            e.uid = uid;
+            e.gid = uid;
+            self.tree.insert(rel, e);
+        }
+        self
+    }
+
     /// Debian 12 merged-/usr skeleton: /bin, /lib, /lib64, /sbin links.
     pub fn merged_usr(&mut self) -> &mut Self {
         self.dir("/usr/bin")

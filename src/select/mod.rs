@@ -9,7 +9,7 @@
 use crate::deps::ldso::join;
 use crate::deps::{Closure, ClosureBuilder};
 use crate::image::ExecSpec;
-use crate::rootfs::{display, FileSource, Kind, Tree};
+use crate::rootfs::{display, Entry, FileSource, Kind, Tree};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -494,6 +494,67 @@ pub fn add_traced(
             }
             return;
         }
+    }
+}
+
+/// Directories whose content in the image is program state, kept whole with the image's own
+/// bytes (never what the run wrote):
+/// * each declared `VOLUME` that is a directory in the image: a runtime copies that content
+///   into the fresh volume, and the program may rely on it;
+/// * the state directory of every existing image file the run modified (opened for writing,
+///   renamed, removed) when that file has a non-root owner: the highest ancestor directory
+///   with the same owner, e.g. `/var/lib/postgresql` for a cluster made at build time, whose
+///   other files (catalogs of databases the probe did not open) a later client needs.
+pub fn add_state(builder: &mut ClosureBuilder, volumes: &[String], modified: &[&[u8]]) {
+    let tree = builder.tree();
+    for v in volumes {
+        let is_dir = tree
+            .resolve(v.as_bytes(), true)
+            .path
+            .and_then(|p| tree.get(&p).map(Entry::is_dir))
+            .unwrap_or(false);
+        if is_dir {
+            builder.add_tree(
+                v.as_bytes(),
+                Reason::Data {
+                    rule: "volume".into(),
+                },
+            );
+        }
+    }
+    let mut roots = BTreeSet::new();
+    for p in modified {
+        if runtime_provided(p) {
+            continue;
+        }
+        let Some(real) = tree.resolve(p, false).path else {
+            continue;
+        };
+        let Some(e) = tree.get(&real) else { continue };
+        if e.uid == 0 || e.is_dir() {
+            continue;
+        }
+        let owner = e.uid;
+        let mut root: Option<&[u8]> = None;
+        let mut cur: &[u8] = &real;
+        while let Some(i) = cur.iter().rposition(|&b| b == b'/') {
+            cur = &cur[..i];
+            match tree.get(cur) {
+                Some(d) if d.is_dir() && d.uid == owner => root = Some(cur),
+                _ => break,
+            }
+        }
+        if let Some(r) = root {
+            roots.insert(r.to_vec());
+        }
+    }
+    for r in roots {
+        builder.add_tree(
+            display(&r).as_bytes(),
+            Reason::Data {
+                rule: "state-dir".into(),
+            },
+        );
     }
 }
 

@@ -425,3 +425,65 @@ fn select_end_to_end() {
     let sel = select(&fx.tree, &fx.src, &spec, &Policy::default(), |_| {}).expect("selects");
     assert_eq!(sel.closure.warnings.len(), 1);
 }
+
+#[test]
+fn volumes_and_state_dirs_are_kept_whole() {
+    let mut fx = docs();
+    let pg = "/var/lib/postgresql";
+    fx.file(&format!("{pg}/data/global/pg_control"), b"c")
+        .file(&format!("{pg}/data/base/1/1259"), b"catalog")
+        .file(&format!("{pg}/data/base/5/2691"), b"pg_proc")
+        .file(&format!("{pg}/.psql_history"), b"h")
+        .file("/var/lib/other/keep-out", b"x")
+        .file("/var/log/app.log", b"log")
+        .file("/srv/vol/seed.json", b"{}")
+        .file("/srv/novol/x", b"x");
+    fx.owner(
+        100,
+        &[
+            pg,
+            &format!("{pg}/data"),
+            &format!("{pg}/data/global"),
+            &format!("{pg}/data/global/pg_control"),
+            &format!("{pg}/data/base"),
+            &format!("{pg}/data/base/1"),
+            &format!("{pg}/data/base/1/1259"),
+            &format!("{pg}/data/base/5"),
+            &format!("{pg}/data/base/5/2691"),
+            &format!("{pg}/.psql_history"),
+            "/var/log/app.log",
+        ],
+    );
+    let mut b = fx.builder(&[]);
+    add_state(
+        &mut b,
+        &s(&["/srv/vol", "/srv/missing"]),
+        &[
+            b"/var/lib/postgresql/data/global/pg_control",
+            b"/var/log/app.log",
+            b"/var/lib/postgresql/data/new-file",
+        ],
+    );
+    let c = b.finish();
+    let got = files(&c, &fx);
+    for want in [
+        "srv/vol/seed.json",
+        "var/lib/postgresql/.psql_history",
+        "var/lib/postgresql/data/base/1/1259",
+        "var/lib/postgresql/data/base/5/2691",
+        "var/lib/postgresql/data/global/pg_control",
+    ] {
+        assert!(got.iter().any(|g| g == want), "{want} not kept: {got:?}");
+    }
+    // A log in a root-owned dir keeps no more than itself (not even itself here: only modified
+    // files' directories count, the file comes from tracing); other dirs stay out.
+    for not in ["var/lib/other/keep-out", "srv/novol/x", "var/log/app.log"] {
+        assert!(!got.iter().any(|g| g == not), "{not} kept: {got:?}");
+    }
+    assert!(c.kept[&b"var/lib/postgresql"[..]].contains(&Reason::Data {
+        rule: "state-dir".into()
+    }));
+    assert!(c.kept[&b"srv/vol"[..]].contains(&Reason::Data {
+        rule: "volume".into()
+    }));
+}
