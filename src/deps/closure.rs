@@ -585,6 +585,43 @@ impl<'a> ClosureBuilder<'a> {
         // pid files): the empty directories with their own modes (1777 for /tmp), never their
         // content. They cost a tar header each.
         self.keep_existing(&["/tmp", "/var/tmp", "/run"], "scratch-dir");
+        // PostgreSQL: initdb installs PL/pgSQL in every database, so the first `DO` block or
+        // PL/pgSQL function loads `$libdir/plpgsql.so`, whatever the probe did.
+        let pg_libdirs: BTreeSet<Vec<u8>> = self
+            .kept
+            .keys()
+            .filter_map(|k| {
+                let rest = k.strip_prefix(b"usr/lib/postgresql/")?;
+                let (ver, bin) = rest.split_at(rest.iter().position(|&b| b == b'/')?);
+                (bin == b"/bin/postgres").then(|| [b"/usr/lib/postgresql/", ver, b"/lib"].concat())
+            })
+            .collect();
+        for lib in pg_libdirs {
+            let p = String::from_utf8_lossy(&lib).into_owned() + "/plpgsql.so";
+            self.keep_existing(&[&p], "postgres-plpgsql");
+        }
+        // Java: the security configuration is read lazily, on the first MessageDigest,
+        // SecureRandom (UUID.randomUUID) or TLS use; without it those fail with "Error loading
+        // java.security file". The trust store and policy come along (~0.25 MB together).
+        let java_homes: BTreeSet<String> = self
+            .kept
+            .keys()
+            .filter_map(|k| {
+                let home = k.strip_suffix(b"/lib/server/libjvm.so")?;
+                Some(format!("/{}", String::from_utf8_lossy(home)))
+            })
+            .collect();
+        for home in java_homes {
+            let files = [
+                "conf/security/java.security",
+                "lib/security/cacerts",
+                "lib/security/default.policy",
+                "lib/security/blocked.certs",
+            ]
+            .map(|f| format!("{home}/{f}"));
+            let refs: Vec<&str> = files.iter().map(String::as_str).collect();
+            self.keep_existing(&refs, "java-security");
+        }
         if let Some(tz) = self.env_var("TZ").map(str::to_owned) {
             let name = tz.trim_start_matches(':');
             let p = if name.starts_with('/') {

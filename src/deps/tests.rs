@@ -931,6 +931,52 @@ fn data_rules() {
         rule: "scratch-dir".into()
     }));
     assert!(!has(&c, "tmp/leftover") && !has(&c, "var/run"));
+    // PostgreSQL's server brings PL/pgSQL, present in every database.
+    fx.file("/usr/lib/postgresql/15/bin/postgres", &lib(&[]));
+    fx.file("/usr/lib/postgresql/15/bin/psql", &lib(&[]));
+    fx.file("/usr/lib/postgresql/15/lib/plpgsql.so", &lib(&[]));
+    fx.file("/usr/lib/postgresql/15/lib/llvmjit.so", &lib(&[]));
+    let mut b = fx.builder(&[]);
+    b.add_path(b"/usr/lib/postgresql/15/bin/psql", Reason::Entrypoint);
+    b.add_data_rules();
+    assert!(!has(&b.finish(), "usr/lib/postgresql/15/lib/plpgsql.so"));
+    let mut b = fx.builder(&[]);
+    b.add_path(b"/usr/lib/postgresql/15/bin/postgres", Reason::Entrypoint);
+    b.add_data_rules();
+    let c = b.finish();
+    assert!(has(&c, "usr/lib/postgresql/15/lib/plpgsql.so"));
+    assert!(!has(&c, "usr/lib/postgresql/15/lib/llvmjit.so"));
+    // A JVM brings its security configuration (through Debian's links to /etc).
+    let jh = "/usr/lib/jvm/java-17-openjdk-amd64";
+    fx.file(&format!("{jh}/lib/server/libjvm.so"), &lib(&[]));
+    fx.file("/etc/java-17-openjdk/security/java.security", b"conf");
+    fx.link(
+        &format!("{jh}/conf/security/java.security"),
+        "/etc/java-17-openjdk/security/java.security",
+    );
+    fx.file("/etc/ssl/certs/java/cacerts", b"ks");
+    fx.link(
+        &format!("{jh}/lib/security/cacerts"),
+        "/etc/ssl/certs/java/cacerts",
+    );
+    fx.file(&format!("{jh}/lib/security/public_suffix_list.dat"), b"big");
+    let mut b = fx.builder(&[]);
+    b.add_path(
+        format!("{jh}/lib/server/libjvm.so").as_bytes(),
+        Reason::Entrypoint,
+    );
+    b.add_data_rules();
+    let c = b.finish();
+    assert!(has(&c, "etc/java-17-openjdk/security/java.security"));
+    assert!(has(
+        &c,
+        "usr/lib/jvm/java-17-openjdk-amd64/conf/security/java.security"
+    ));
+    assert!(has(&c, "etc/ssl/certs/java/cacerts"));
+    assert!(!has(
+        &c,
+        "usr/lib/jvm/java-17-openjdk-amd64/lib/security/public_suffix_list.dat"
+    ));
 }
 
 #[test]
