@@ -658,3 +658,80 @@ fn policy_options() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("no-such-pkg"));
     assert!(!out2.exists());
 }
+
+/// An image made by `docker build` (legacy builder) and written by `docker save` itself: real
+/// docker-made layers with whiteouts, in docker's own archive layout (`repositories`,
+/// `<id>/json`, `<id>/layer.tar`). The slim image verifies, runs the same in docker and podman,
+/// and holds nothing the later layers deleted.
+#[test]
+fn docker_built_and_saved_image() {
+    if !util::have_docker() {
+        return;
+    }
+    let dir = util::tester_tempdir();
+    let base = util::docker_load(&util::docker_image("shell"));
+    let built = tag("docker-built");
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!(
+            "FROM {base}\n\
+             RUN rm -rf /usr/share/doc /etc/debian_version && mkdir /app && \
+             printf 'echo built-by-docker\\ncat /app/data.txt\\n[ -e /etc/debian_version ] || echo whiteout-ok\\n' > /app/run.sh\n\
+             RUN echo data-from-layer-3 > /app/data.txt\n\
+             ENTRYPOINT [\"/bin/sh\", \"/app/run.sh\"]\n"
+        ),
+    )
+    .expect("Dockerfile");
+    util::run(
+        util::docker()
+            .env("DOCKER_BUILDKIT", "0")
+            .args(["build", "--network", "none", "-q", "-t", &built])
+            .arg(dir.path()),
+    );
+    let saved = dir.path().join("saved.tar");
+    util::run(util::docker().args(["save", "-o"]).arg(&saved).arg(&built));
+    let want = util::docker_run(&built, Net::None, &[], &[]);
+    util::docker_rmi(&built);
+    assert!(want.status.success(), "{want:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&want.stdout),
+        "built-by-docker\ndata-from-layer-3\nwhiteout-ok\n"
+    );
+    assert!(
+        util::tar_member(&saved, "repositories").is_some(),
+        "not docker's own layout"
+    );
+    let whiteouts: usize = util::image_layers(&saved)
+        .iter()
+        .flatten()
+        .filter(|e| e.path.contains(".wh."))
+        .count();
+    assert!(whiteouts >= 2, "docker wrote {whiteouts} whiteouts");
+
+    let (out, o, rep) = slim(
+        &saved,
+        dir.path(),
+        "docker-built",
+        &["-t", &tag("docker-built-slim"), "--verify"],
+        false,
+    );
+    ok(&o);
+    assert_eq!(rep["verify"]["verified"], true);
+    let names: Vec<String> = util::image_layers(&out)
+        .into_iter()
+        .flatten()
+        .map(|e| e.path)
+        .collect();
+    for gone in ["etc/debian_version", "usr/share/doc"] {
+        assert!(
+            !names
+                .iter()
+                .any(|n| n.trim_end_matches('/') == gone || n.contains(".wh.")),
+            "{gone} or a whiteout is in the output"
+        );
+    }
+    in_clients(&out, |engine, image| {
+        let got = run_batch(engine, image);
+        assert_eq!(got.stdout, want.stdout, "{engine}: {got:?}");
+    });
+}
