@@ -112,6 +112,8 @@ int main(int argc, char **argv) {
         long mib = 0;
         for (;;) {
             ssize_t w = write(fd, buf, sizeof buf);
+            /* A short write fills the device without an error: the next one reports it. */
+            if (w >= 0 && w < (ssize_t)sizeof buf) w = write(fd, buf, sizeof buf);
             if (w < (ssize_t)sizeof buf) break;
             if (++mib > 4096) break;
         }

@@ -562,6 +562,47 @@ fn image_owners_are_applied_for_the_run_and_handed_back() {
 }
 
 #[test]
+fn runtime_files_replace_the_image_ones_as_in_docker() {
+    if !supported() {
+        return;
+    }
+    let d = tempdir();
+    let lower = dyn_root(d.path());
+    std::fs::write(
+        lower.join("etc/hosts"),
+        "10.9.9.9 localhost # from the build host\n",
+    )
+    .unwrap();
+    std::fs::write(lower.join("data/my-hostname"), "image-hostname\n").unwrap();
+    std::os::unix::fs::symlink("/data/my-hostname", lower.join("etc/hostname")).unwrap();
+    let o = sandbox::run(&spec(
+        &lower,
+        &[
+            "/bin/cat",
+            "/etc/hosts",
+            "/etc/hostname",
+            "/etc/resolv.conf",
+        ],
+    ))
+    .expect("run");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.exit, ExitInfo::Exited(0), "{out}");
+    assert!(out.starts_with("127.0.0.1\tlocalhost\n"), "{out}");
+    assert!(
+        !out.contains("10.9.9.9"),
+        "the image's hosts file was used: {out}"
+    );
+    // A symlink in the image is left alone (never followed while setting up).
+    assert!(out.contains("image-hostname"), "{out}");
+    assert!(out.contains("no DNS server"), "{out}");
+    // The image's own files are untouched.
+    assert!(std::fs::read_to_string(lower.join("etc/hosts"))
+        .unwrap()
+        .contains("10.9.9.9"));
+    assert!(!lower.join("etc/resolv.conf").exists());
+}
+
+#[test]
 fn missing_entrypoint_is_a_clear_error() {
     if !supported() {
         return;

@@ -483,6 +483,8 @@ fn describe_op(op: &SetupOp) -> String {
             sys::lossy(target)
         ),
         SetupOp::Symlink { link, .. } => format!("symlink {}", sys::lossy(link)),
+        SetupOp::WriteFile { path, .. } => format!("write {}", sys::lossy(path)),
+        SetupOp::BindFile { target, .. } => format!("bind a file on {}", sys::lossy(target)),
         SetupOp::PivotRoot { new_root } => format!("pivot_root {}", sys::lossy(new_root)),
     }
 }
@@ -658,9 +660,46 @@ fn setup_ops(
             link: c(&root.join("dev").join(link)),
         });
     }
+    // What every container runtime bind-mounts over the image's own files: the run must see
+    // what `docker run` shows, not the image's (or its build host's) copies. They live on the
+    // size-capped tmpfs; nothing is created when the image's /etc is a symlink.
+    let etc_not_dir =
+        std::fs::symlink_metadata(lower.join("etc")).is_ok_and(|m| !m.file_type().is_dir());
+    if !etc_not_dir {
+        ops.push(SetupOp::Mkdir {
+            path: c(&root.join("etc")),
+            mode: 0o755,
+        });
+        for (name, content) in RUNTIME_FILES {
+            let src = rw.join(format!("runtime-{name}"));
+            ops.push(SetupOp::WriteFile {
+                path: c(&src),
+                content: content.as_bytes().to_vec(),
+                mode: 0o644,
+            });
+            ops.push(SetupOp::BindFile {
+                src: c(&src),
+                target: c(&root.join("etc").join(name)),
+            });
+        }
+    }
     ops.push(SetupOp::PivotRoot { new_root: c(&root) });
     Ok((ops, root))
 }
+
+/// The files a runtime provides in `/etc` (docker's content for a container named `oci-slim`
+/// with no network but loopback; DNS has no server to ask).
+const RUNTIME_FILES: [(&str, &str); 3] = [
+    (
+        "hosts",
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\toci-slim\n",
+    ),
+    ("hostname", "oci-slim\n"),
+    (
+        "resolv.conf",
+        "# oci-slim sandbox: loopback only, no DNS server\noptions timeout:1 attempts:1\n",
+    ),
+];
 
 fn workdir_plan(workdir: &str) -> (CString, Vec<CString>) {
     let mut abs = String::from("/");

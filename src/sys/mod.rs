@@ -75,6 +75,15 @@ pub enum SetupOp {
     },
     /// `symlink`; an existing entry is fine.
     Symlink { target: CString, link: CString },
+    /// Create `path` (which must not exist) with `content`.
+    WriteFile {
+        path: CString,
+        content: Vec<u8>,
+        mode: u32,
+    },
+    /// Bind-mount the file `src` over `target`, creating `target` when missing. Best effort: a
+    /// target that is a symlink (never followed) or not a regular file is left alone.
+    BindFile { src: CString, target: CString },
     /// chdir into `new_root`, `pivot_root(".", ".")`, detach the old root, chdir `/`.
     PivotRoot { new_root: CString },
 }
@@ -341,6 +350,51 @@ fn child_setup_op(op: &SetupOp) -> bool {
             }
             SetupOp::Symlink { target, link } => {
                 libc::symlink(target.as_ptr(), link.as_ptr()) == 0 || errno() == libc::EEXIST
+            }
+            SetupOp::WriteFile {
+                path,
+                content,
+                mode,
+            } => {
+                let fd = libc::open(
+                    path.as_ptr(),
+                    libc::O_WRONLY
+                        | libc::O_CREAT
+                        | libc::O_EXCL
+                        | libc::O_NOFOLLOW
+                        | libc::O_CLOEXEC,
+                    *mode,
+                );
+                if fd < 0 {
+                    return false;
+                }
+                let ok = libc::write(fd, content.as_ptr().cast(), content.len())
+                    == content.len() as isize;
+                libc::close(fd);
+                ok
+            }
+            SetupOp::BindFile { src, target } => {
+                // O_RDONLY: an existing file of the image is not copied up by opening it.
+                let fd = libc::open(
+                    target.as_ptr(),
+                    libc::O_RDONLY | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                    0o644,
+                );
+                if fd < 0 {
+                    return true;
+                }
+                let mut st: libc::stat = std::mem::zeroed();
+                let regular =
+                    libc::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFREG;
+                libc::close(fd);
+                !regular
+                    || libc::mount(
+                        src.as_ptr(),
+                        target.as_ptr(),
+                        std::ptr::null(),
+                        libc::MS_BIND,
+                        std::ptr::null(),
+                    ) == 0
             }
             SetupOp::PivotRoot { new_root } => {
                 let dot = c".";
