@@ -100,11 +100,12 @@ pub enum CompressionArg {
 #[derive(Debug, Args, Clone, Default)]
 #[command(next_help_heading = "Run")]
 pub struct RunArgs {
-    /// Override the image's Entrypoint (a JSON array or a whitespace-separated command)
-    #[arg(long, value_name = "CMD")]
+    /// Override the image's Entrypoint: a JSON array, or a command line split as a shell does
+    /// (quotes and backslashes, no expansions), e.g. `--entrypoint '/bin/sh -c "run --fast"'`
+    #[arg(long, value_name = "CMD", allow_hyphen_values = true)]
     pub entrypoint: Option<String>,
-    /// Override the image's Cmd (a JSON array or a whitespace-separated command)
-    #[arg(long, value_name = "CMD")]
+    /// Override the image's Cmd (a JSON array or a command line, split like `--entrypoint`)
+    #[arg(long, value_name = "CMD", allow_hyphen_values = true)]
     pub cmd: Option<String>,
     /// Add or replace an environment variable for the run (repeatable)
     #[arg(long, value_name = "NAME=VALUE")]
@@ -121,10 +122,11 @@ pub struct RunArgs {
     pub http_probe: Vec<String>,
     /// A host command run inside the sandbox's network namespace once the app is ready;
     /// it must exit 0 (repeatable), e.g. `redis-cli -p 6379 ping`
-    #[arg(long, value_name = "CMD")]
+    #[arg(long, value_name = "CMD", allow_hyphen_values = true)]
     pub probe: Vec<String>,
-    /// A command run inside the image's root (traced) once the app is ready (repeatable)
-    #[arg(long, value_name = "CMD")]
+    /// A command run inside the image's root (traced) once the app is ready (repeatable; a JSON
+    /// array or a command line, split like `--entrypoint`)
+    #[arg(long, value_name = "CMD", allow_hyphen_values = true)]
     pub exec: Vec<String>,
     /// Seconds to keep the app running after the probes
     #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]

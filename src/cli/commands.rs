@@ -87,7 +87,70 @@ pub fn parse_command(s: &str) -> Result<Vec<String>> {
     if t.starts_with('[') {
         return serde_json::from_str(t).with_context(|| format!("invalid JSON command `{s}`"));
     }
-    Ok(t.split_whitespace().map(str::to_owned).collect())
+    split_words(t).with_context(|| format!("invalid command `{s}`"))
+}
+
+/// Split a command line into words as a POSIX shell does, without expansions: whitespace
+/// separates words, '...' keeps everything literally, "..." keeps everything but `\"`, `\\`,
+/// and a backslash outside quotes escapes the next character.
+fn split_words(s: &str) -> Result<Vec<String>> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => cur.push(c),
+                        None => bail!("unterminated single quote"),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\' | '$' | '`')) => cur.push(c),
+                            Some(c) => {
+                                cur.push('\\');
+                                cur.push(c);
+                            }
+                            None => bail!("unterminated double quote"),
+                        },
+                        Some(c) => cur.push(c),
+                        None => bail!("unterminated double quote"),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some(c) => cur.push(c),
+                    None => bail!("a trailing backslash escapes nothing"),
+                }
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    Ok(words)
 }
 
 fn parse_http_probe(s: &str) -> Result<HttpProbe> {

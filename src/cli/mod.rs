@@ -113,4 +113,27 @@ mod tests {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
     }
+
+    #[test]
+    fn commands_split_like_a_shell() {
+        let w = |s: &str| parse_command(s).expect(s);
+        assert_eq!(
+            w("redis-cli -p 6379 ping"),
+            ["redis-cli", "-p", "6379", "ping"]
+        );
+        assert_eq!(
+            w("sh -c 'echo hi; exit 3'"),
+            ["sh", "-c", "echo hi; exit 3"]
+        );
+        assert_eq!(
+            w(r#"psql -c "select 'a b'" -t"#),
+            ["psql", "-c", "select 'a b'", "-t"]
+        );
+        assert_eq!(w(r#"a\ b "x\"y" 'it''s' """#), ["a b", "x\"y", "its", ""]);
+        assert_eq!(w(r#"["/bin/sh", "-c", "a b"]"#), ["/bin/sh", "-c", "a b"]);
+        assert!(w("   ").is_empty());
+        for bad in ["echo 'open", "echo \"open", "trailing\\"] {
+            assert!(parse_command(bad).is_err(), "{bad}");
+        }
+    }
 }

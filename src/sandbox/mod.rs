@@ -717,7 +717,15 @@ fn workdir_plan(workdir: &str) -> (CString, Vec<CString>) {
 fn build_filter(mode: IdMode) -> Vec<libc::sock_filter> {
     use crate::trace::syscalls as t;
     let fake = mode == IdMode::SingleIdFaked;
+    // Stats on a descriptor name no path (the file was recorded when it was opened).
+    let empty_ok = |defs: &[t::SysDef]| -> Vec<(u32, u32)> {
+        defs.iter()
+            .filter(|d| matches!(d.name, "newfstatat" | "fstatat64" | "statx"))
+            .filter_map(|d| Some((d.nr, d.at_flags? as u32)))
+            .collect()
+    };
     let native = sys::seccomp::ArchRules {
+        empty_path_ok: empty_ok(t::X86_64),
         trace: t::X86_64.iter().map(|d| d.nr).collect(),
         enosys: t::IO_URING.to_vec(),
         fake_ok: if fake {
@@ -727,6 +735,7 @@ fn build_filter(mode: IdMode) -> Vec<libc::sock_filter> {
         },
     };
     let i386 = sys::seccomp::ArchRules {
+        empty_path_ok: empty_ok(t::I386),
         trace: t::I386.iter().map(|d| d.nr).collect(),
         enosys: t::IO_URING.to_vec(),
         fake_ok: if fake {
