@@ -72,19 +72,7 @@ mod tests {
                 let d = parts[..i].join("/").into_bytes();
                 if !t.contains(&d) {
                     let inode = t.new_inode();
-                    t.insert(
-                        d,
-                        Entry {
-                            kind: Kind::Dir,
-                            mode: 0o755,
-                            uid: 0,
-                            gid: 0,
-                            mtime: 0,
-                            xattrs: BTreeMap::new(),
-                            inode,
-                            layer: 0,
-                        },
-                    );
+                    t.insert(d, Entry::implicit_dir(inode, 0));
                 }
             }
             let inode = t.new_inode();

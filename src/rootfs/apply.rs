@@ -723,19 +723,8 @@ impl Flattener {
                     Some(e) => self.parent_ok(layer, path, prefix, e)?,
                     None => {
                         let inode = self.tree.new_inode();
-                        self.tree.insert(
-                            prefix.to_vec(),
-                            Entry {
-                                kind: Kind::Dir,
-                                mode: 0o755,
-                                uid: 0,
-                                gid: 0,
-                                mtime: 0,
-                                xattrs: BTreeMap::new(),
-                                inode,
-                                layer,
-                            },
-                        );
+                        self.tree
+                            .insert(prefix.to_vec(), Entry::implicit_dir(inode, layer));
                         if let Some(st) = self.staging.as_mut() {
                             st.mkdir(prefix, 0o755).map_err(Self::stage_err(layer))?;
                         }

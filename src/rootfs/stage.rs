@@ -452,32 +452,13 @@ impl FileSource for Staging {
     }
 }
 
-/// Make every directory below `path` owner-writable so it can be removed (no symlink is
-/// followed: `symlink_metadata` and only real directories are descended).
-fn make_removable(path: &Path) {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return;
-    };
-    if !meta.is_dir() {
-        return;
-    }
-    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700));
-    if let Ok(rd) = std::fs::read_dir(path) {
-        for ent in rd.flatten() {
-            if ent.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                make_removable(&ent.path());
-            }
-        }
-    }
-}
-
 impl Drop for Staging {
     fn drop(&mut self) {
         if self.keep {
             return;
         }
         self.cache = None;
-        make_removable(&self.root);
+        crate::sys::cleanup::make_removable(&self.root);
         let _ = std::fs::remove_dir_all(&self.root);
         crate::sys::cleanup::unregister(&self.root);
     }
@@ -568,9 +549,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn staged_disk_matches_tree() {
-        let tmp = tempfile::tempdir().expect("tempdir");
+    /// Two layers with modes, setuid, links, a whiteout, a replacement and an opaque dir.
+    fn two_layers() -> (Layer, Layer) {
         let l0 = Layer::new()
             .dir("etc/")
             .file("etc/passwd", b"root:x:0:0::/root:/bin/sh\n")
@@ -589,6 +569,13 @@ mod tests {
             .file("bin/su", b"new su")
             .file("o/upper", b"u")
             .file("o/.wh..wh..opq", b"");
+        (l0, l1)
+    }
+
+    #[test]
+    fn staged_disk_matches_tree() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (l0, l1) = two_layers();
         let l2 = Layer::new()
             .hardlink("hl", "bin/su2")
             .file("old/.wh.nothing-here", b"");
@@ -596,24 +583,7 @@ mod tests {
         let r = stage(tmp.path(), vec![l0, l1, l2]);
         assert!(matches!(r, Err(ApplyError::ParentNotDir { .. })), "{r:?}");
 
-        let l0 = Layer::new()
-            .dir("etc/")
-            .file("etc/passwd", b"root:x:0:0::/root:/bin/sh\n")
-            .file("etc/gone", b"gone")
-            .dir_mode("secret/", 0o500)
-            .file_mode("secret/key", b"k", 0o400)
-            .file_mode("bin/su", b"suid", 0o4755)
-            .hardlink("bin/su2", "bin/su")
-            .symlink("lib", "usr/lib")
-            .symlink("usr/bin/x", "/bin/y")
-            .file("old/dir/f", b"f")
-            .file("o/lower", b"l");
-        let l1 = Layer::new()
-            .file("etc/.wh.gone", b"")
-            .file("old", b"now a file")
-            .file("bin/su", b"new su")
-            .file("o/upper", b"u")
-            .file("o/.wh..wh..opq", b"");
+        let (l0, l1) = two_layers();
         let l2 = Layer::new().hardlink("hl", "bin/su2").dir("old2/");
         let (t, st) = stage(tmp.path(), vec![l0, l1, l2]).expect("stage");
         check_disk(&t, &st);

@@ -33,6 +33,20 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// A directory no layer described (the root, an implicit parent): 0755 root:root, mtime 0.
+    pub fn implicit_dir(inode: u64, layer: usize) -> Entry {
+        Entry {
+            kind: Kind::Dir,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            mtime: 0,
+            xattrs: BTreeMap::new(),
+            inode,
+            layer,
+        }
+    }
+
     pub fn is_dir(&self) -> bool {
         matches!(self.kind, Kind::Dir)
     }
@@ -74,19 +88,7 @@ impl Tree {
     /// A tree holding only the root directory (mode 0755, root-owned).
     pub fn new() -> Self {
         let mut entries = BTreeMap::new();
-        entries.insert(
-            Vec::new(),
-            Entry {
-                kind: Kind::Dir,
-                mode: 0o755,
-                uid: 0,
-                gid: 0,
-                mtime: 0,
-                xattrs: BTreeMap::new(),
-                inode: 0,
-                layer: 0,
-            },
-        );
+        entries.insert(Vec::new(), Entry::implicit_dir(0, 0));
         Tree {
             entries,
             next_inode: 1,

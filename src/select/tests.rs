@@ -475,8 +475,8 @@ fn volumes_and_state_dirs_are_kept_whole() {
     ] {
         assert!(got.iter().any(|g| g == want), "{want} not kept: {got:?}");
     }
-    // A log in a root-owned dir keeps no more than itself (not even itself here: only modified
-    // files' directories count, the file comes from tracing); other dirs stay out.
+    // A modified file in a root-owned directory brings no state dir (the file itself comes from
+    // tracing, not from this rule); unrelated dirs stay out.
     for not in ["var/lib/other/keep-out", "srv/novol/x", "var/log/app.log"] {
         assert!(!got.iter().any(|g| g == not), "{not} kept: {got:?}");
     }

@@ -56,8 +56,9 @@ extern "C" fn on_signal(sig: c_int) {
     }
 }
 
-/// Make every directory under `path` writable so a tree with 0500 dirs can be removed.
-fn make_removable(path: &Path) {
+/// Make every directory under `path` owner-writable so a tree with 0500 dirs can be removed
+/// (no symlink is followed: `symlink_metadata`, and only real directories are descended).
+pub fn make_removable(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     let Ok(meta) = std::fs::symlink_metadata(path) else {
         return;

@@ -379,10 +379,11 @@ pub fn docker_bin() -> Option<PathBuf> {
     find_tool(&["/usr/bin/docker", "docker"])
 }
 
-fn docker_check() -> Result<(), String> {
-    let bin = docker_bin().ok_or("no `docker` client installed")?;
-    let out = Command::new(&bin)
-        .args(["info", "--format", "{{.ServerVersion}}"])
+/// Run `BIN ARGS... info --format FORMAT`; `Err(failure: stderr)` unless it succeeds.
+fn engine_info(bin: &Path, args: &[&str], format: &str, failure: &str) -> Result<(), String> {
+    let out = Command::new(bin)
+        .args(args)
+        .args(["info", "--format", format])
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot run `{}`: {e}", bin.display()))?;
@@ -390,10 +391,20 @@ fn docker_check() -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "docker daemon not reachable (start it as .ci/run does): {}",
+            "{failure}: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         ))
     }
+}
+
+fn docker_check() -> Result<(), String> {
+    let bin = docker_bin().ok_or("no `docker` client installed")?;
+    engine_info(
+        &bin,
+        &[],
+        "{{.ServerVersion}}",
+        "docker daemon not reachable (start it as .ci/run does)",
+    )
 }
 
 /// Docker client and daemon usable? Prints a skip reason (or panics under `OCI_SLIM_E2E`).
@@ -529,22 +540,13 @@ pub const PODMAN_RUN_FLAGS: &[&str] = &[
 
 fn podman_check() -> Result<(), String> {
     let bin = find_tool(&["podman"]).ok_or("no `podman` installed")?;
-    let rt = find_tool(&["runc"]).ok_or("no `runc` installed (podman needs it here)")?;
-    let _ = rt;
-    let out = Command::new(&bin)
-        .args(PODMAN_FLAGS)
-        .args(["info", "--format", "{{.Host.OCIRuntime.Name}}"])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run `{}`: {e}", bin.display()))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`podman info` failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
+    find_tool(&["runc"]).ok_or("no `runc` installed (podman needs it here)")?;
+    engine_info(
+        &bin,
+        PODMAN_FLAGS,
+        "{{.Host.OCIRuntime.Name}}",
+        "`podman info` failed",
+    )
 }
 
 /// Podman usable? Prints a skip reason (or panics under `OCI_SLIM_E2E`).
